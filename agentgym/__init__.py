@@ -1,0 +1,30 @@
+"""agentgym: a benchmark suite for agentic decision making built on Gymnasium.
+
+Example:
+    >>> import agentgym
+    >>> env = agentgym.make("agentgym/FrozenLake-v0")
+    >>> _ = env.reset(seed=0)
+"""
+
+from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
+from agentgym.envs.base import AgentGymEnv
+from agentgym.envs.card import EnvCard, RewardAspect, SeedSplit
+from agentgym.envs.registration import env_ids, env_spec, load_env_specs, make, register_env
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "AgentGymEnv",
+    "Decision",
+    "EnvCard",
+    "EpisodeContext",
+    "RewardAspect",
+    "SeedSplit",
+    "Turn",
+    "env_ids",
+    "env_spec",
+    "load_env_specs",
+    "make",
+    "register_env",
+]

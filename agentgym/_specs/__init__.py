@@ -1,0 +1,1 @@
+"""Built-in YAML folders, mapped here from the top-level envs/, agents/ and benchmarks/ in a wheel."""

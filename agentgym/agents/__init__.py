@@ -1,0 +1,1 @@
+"""Agents: the protocol, baselines, SB3 and LLM agents, and the agent-spec registry."""

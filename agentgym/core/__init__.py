@@ -1,0 +1,1 @@
+"""Shared types, registries and errors; everything else in agentgym imports from here."""

@@ -1,0 +1,20 @@
+"""Errors raised by agentgym. Each carries a message a user can act on."""
+
+
+class AgentGymError(Exception):
+    """Base class of every error agentgym raises on purpose."""
+
+
+class UnknownNameError(AgentGymError, KeyError):
+    """A name (env id, agent, reward variant, metric) that no registry holds."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class SpecError(AgentGymError, ValueError):
+    """A malformed YAML spec (env, agent or suite)."""
+
+
+class SubmissionError(AgentGymError, ValueError):
+    """A results file the leaderboard refuses."""

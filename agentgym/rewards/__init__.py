@@ -1,0 +1,28 @@
+"""Reward variants: each is a Gymnasium wrapper that changes only the scalar reward.
+
+The true outcome (``info["success"]``, ``info["progress"]``) and the env's own reward
+(``info["env_reward"]``) pass through untouched, so decisions are always scored on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from agentgym.core.registry import Registry
+
+REWARDS: Registry[type[gym.Wrapper]] = Registry("reward")
+REWARDS.add("env", "agentgym.rewards.basic:EnvReward")
+REWARDS.add("sparse", "agentgym.rewards.basic:SparseReward")
+REWARDS.add("weighted", "agentgym.rewards.basic:WeightedReward")
+
+
+def register_reward(name: str):
+    """Decorator registering a reward-variant wrapper class under ``name``."""
+    return REWARDS.register(name)
+
+
+def make_reward(env: gym.Env, name: str, **kwargs: Any) -> gym.Env:
+    """Wrap ``env`` in the reward variant ``name``."""
+    return REWARDS.get(name)(env, **kwargs)
