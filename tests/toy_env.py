@@ -6,17 +6,20 @@ Stepping left at cell 0 is inadmissible (masked), so invalid actions can be exer
 
 from __future__ import annotations
 
+import time
+
 import gymnasium as gym
 import numpy as np
 
 from agentgym import AgentGymEnv, EnvCard
+from agentgym.agents.baselines import RandomAgent
 
 CARD = EnvCard(
     family="toy",
     description="Walk right to the end of a corridor.",
     aspects={
         "task": {"meaning": "1 on reaching the goal", "low": 0, "high": 1},
-        "efficiency": {"meaning": "-0.05 per step", "low": -0.05, "high": -0.05},
+        "efficiency": {"meaning": "-0.05 per valid step", "low": -0.05, "high": 0},
         "validity": {"meaning": "-1 per invalid action", "low": -1, "high": 0},
     },
     oracle="exact",
@@ -75,3 +78,19 @@ def register(env_id: str = "toy/Corridor-v0", **kwargs) -> str:
     agentgym.register_env(id=env_id, entry_point="toy_env:CorridorEnv", card=CARD, kwargs=kwargs,
                           max_episode_steps=12)
     return env_id
+
+
+
+class SlowRandomAgent(RandomAgent):
+    """A random agent that sleeps on every step (so a test can kill a run midway) and can fail on one seed."""
+
+    def __init__(self, delay: float = 0.02, fail_seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.delay = delay
+        self.fail_seed = fail_seed
+
+    def act(self, turns):
+        time.sleep(self.delay)
+        if self.fail_seed is not None and any(turn.episode.seed == self.fail_seed for turn in turns):
+            raise ValueError(f"agent cannot handle seed {self.fail_seed}")
+        return super().act(turns)

@@ -40,7 +40,8 @@ def load_entry_point(path: str) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError as exc:
-            raise AgentGymError(f"module {module_name!r} has no attribute {attr_path!r} (entry point {path!r})") from exc
+            message = f"module {module_name!r} has no attribute {attr_path!r} (entry point {path!r})"
+            raise AgentGymError(message) from exc
     return obj
 
 

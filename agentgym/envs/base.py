@@ -192,8 +192,11 @@ class AgentGymEnv(gym.Env):
     # ------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        spec = self.spec
-        self._max_steps = spec.max_episode_steps if spec is not None else None
+        if self._max_steps is None and self.spec is not None:
+            # gymnasium.make hands the env a spec copy without the limit (TimeLimit enforces it
+            # outside); the registry keeps it, and success/progress must be known at that step
+            registered = gym.registry.get(self.spec.id)
+            self._max_steps = registered.max_episode_steps if registered is not None else None
         self._elapsed = 0
         self._feedback = ""
         self._reset_state(seed, options)

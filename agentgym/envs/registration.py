@@ -52,7 +52,7 @@ class EnvSpec:
 
 
 def _load_registered() -> None:
-    load_env_specs(builtin_dir("envs"), source="built-in")
+    load_env_specs(builtin_dir("envs"), source="built-in", require=False)
     for plugin in entry_points(group=ENTRY_POINT_GROUP):
         try:
             target = plugin.load()
@@ -98,12 +98,14 @@ def register_env(
         card = validate(EnvCard, card, f"card of {id}")
     spec = EnvSpec(id, entry_point, card, dict(kwargs or {}), max_episode_steps, source)
     ENVS.add(id, spec, overwrite=True)
-    gym.register(id=id, entry_point=entry_point, kwargs=spec.kwargs, max_episode_steps=max_episode_steps,
-                 disable_env_checker=True, **gymnasium_kwargs)
+    with warnings.catch_warnings():  # re-registering (a reloaded spec folder) is expected, not news
+        warnings.filterwarnings("ignore", message=".*Overriding environment")
+        gym.register(id=id, entry_point=entry_point, kwargs=spec.kwargs, max_episode_steps=max_episode_steps,
+                     disable_env_checker=True, **gymnasium_kwargs)
     return spec
 
 
-def load_env_specs(folder: str | Path, *, source: str | None = None) -> list[EnvSpec]:
+def load_env_specs(folder: str | Path, *, source: str | None = None, require: bool = True) -> list[EnvSpec]:
     """Register every env spec in the YAML files of ``folder`` (a mapping or a list per file)."""
     specs = []
     for path in yaml_files(folder):
@@ -116,7 +118,7 @@ def load_env_specs(folder: str | Path, *, source: str | None = None) -> list[Env
                 register_env(parsed.id, parsed.entry_point, parsed.card, kwargs=parsed.kwargs,
                              max_episode_steps=parsed.max_episode_steps, source=source or str(path))
             )
-    if not specs:
+    if not specs and require:
         raise SpecError(f"no env spec (*.yaml) found in {folder}")
     return specs
 

@@ -1,0 +1,192 @@
+"""The run's outputs: the episodes file (append-only, resumable), results.json and the table."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from agentgym.core.errors import AgentGymError
+
+RESULTS_SCHEMA_VERSION = 1
+
+
+class EpisodeLog:
+    """``episodes.jsonl``: one JSON line per finished episode, flushed as it is written.
+
+    Opening an existing log reads the keys already there; a line cut short by a kill (no
+    newline at the end, or not JSON) is dropped from the file, so a resumed run redoes that
+    one episode and repeats none.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: list[dict[str, Any]] = []
+        if path.exists():
+            self._recover()
+        self._handle = path.open("a", encoding="utf-8")
+
+    def _recover(self) -> None:
+        data = self.path.read_bytes()
+        good_end = 0
+        position = 0
+        for line in data.splitlines(keepends=True):
+            position += len(line)
+            if not line.endswith(b"\n"):
+                break
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if not isinstance(record, dict) or "key" not in record:
+                break
+            self.records.append(record)
+            good_end = position
+        if good_end < len(data):
+            with self.path.open("r+b") as handle:
+                handle.truncate(good_end)
+
+    def done_keys(self) -> set[str]:
+        return {record["key"] for record in self.records}
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self._handle.flush()
+        self.records.append(record)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) == 40 else None
+
+
+def provenance(executor: str, workers: int) -> dict[str, Any]:
+    import agentgym
+
+    return {
+        "agentgym_version": agentgym.__version__,
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "torch": _package_version("torch"),
+        "gymnasium": _package_version("gymnasium"),
+        "platform": platform.platform(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "executor": executor,
+        "workers": workers,
+        "command": " ".join(sys.argv[:1] and [Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, allow_nan=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def build_results(suite_info: dict[str, Any], episodes_path: Path, records: list[dict[str, Any]],
+                  prov: dict[str, Any], *, seed: int) -> dict[str, Any]:
+    from agentgym.metrics.episodes import summarize
+
+    cells, aggregates = summarize(records, seed=seed)
+    references = {record["cell"] for record in records if record.get("reference")}
+    for cell in cells:
+        cell["reference"] = cell["cell"] in references
+    failed = sum(record["status"] != "ok" for record in records)
+    return {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "suite": suite_info,
+        "provenance": prov,
+        "episodes_file": episodes_path.name,
+        "episodes_sha256": sha256_file(episodes_path),
+        "n_episodes": len(records),
+        "n_failed": failed,
+        "cells": cells,
+        "aggregates": aggregates,
+    }
+
+
+def _interval(value: dict[str, Any] | None, digits: int = 2) -> str:
+    if not value or value.get("mean") is None:
+        return "-"
+    low, high = value.get("ci_low"), value.get("ci_high")
+    text = f"{value['mean']:.{digits}f}"
+    if low is not None and high is not None:
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
+
+
+TABLE_COLUMNS = (
+    ("success", "success_rate"),
+    ("norm. score", "normalized_score"),
+    ("return", "return"),
+    ("steps", "steps"),
+    ("regret", "regret"),
+    ("invalid", "invalid_action_rate"),
+)
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A readable table: one row per cell, metrics as mean [95% CI]; then the aggregates."""
+    header = ["env", "agent", "reward", "n", *(title for title, _ in TABLE_COLUMNS)]
+    rows = []
+    for cell in results["cells"]:
+        metrics = cell["metrics"]
+        count = f"{cell['episodes']}" + (f" ({cell['failed']} failed)" if cell["failed"] else "")
+        agent = cell["agent"] + ("*" if cell.get("reference") else "")
+        rows.append([cell["env"].removeprefix("agentgym/"), agent, cell["reward"], count,
+                     *(_interval(metrics.get(name), 1 if name in ("return", "steps", "regret") else 2)
+                       for _, name in TABLE_COLUMNS)])
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(value).ljust(width) for value, width in zip(row, widths)).rstrip()
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines.append("metrics: mean [95% bootstrap CI]; norm. score: random = 0, oracle = 1; * = reference cell")
+    by_agent = results["aggregates"].get("by_agent", {})
+    if by_agent:
+        lines.append("")
+        lines.append("across envs: IQM of normalized score (stratified bootstrap 95% CI), mean success rate")
+        for name, entry in by_agent.items():
+            lines.append(f"  {name:<28} IQM {_interval(entry.get('iqm_normalized_score'))}"
+                         f"   success {_interval(entry.get('mean_success_rate'))}")
+    return "\n".join(lines)
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AgentGymError(f"cannot read results {path}: {exc}") from exc

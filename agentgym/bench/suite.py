@@ -1,0 +1,158 @@
+"""Benchmark suites (``benchmarks/*.yaml``) and their expansion into cells and episodes.
+
+A cell is one (env, agent, reward variant, split); its episodes are the first ``episodes``
+seeds of the split, each run ``repeats`` times. Keys name episodes stably, so a resumed run
+knows exactly which are done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agentgym.agents.registry import AgentSpec, agent_spec
+from agentgym.core.errors import SpecError
+from agentgym.core.paths import builtin_dir
+from agentgym.core.yamlspec import read_yaml, validate
+from agentgym.envs.registration import env_spec
+from agentgym.rewards import REWARDS
+
+REFERENCE_AGENTS = ("random", "oracle")
+
+
+class EnvEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="Registered env id.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Overrides of the spec's env kwargs.")
+
+
+class RewardEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Registered reward variant.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the variant.")
+
+
+class Suite(BaseModel):
+    """A benchmark suite as written in YAML."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Suite name, as shown on the leaderboard.")
+    version: int = Field(default=1, ge=0, description="Bumped whenever a change can move a score.")
+    description: str = Field(default="", description="What the suite measures.")
+    envs: list[str | EnvEntry] = Field(min_length=1, description="Env ids (or {id, kwargs}).")
+    agents: list[str | AgentSpec] = Field(min_length=1, description="Agent names from agents/, or inline specs.")
+    rewards: list[str | RewardEntry] = Field(default=["env"], min_length=1, description="Reward variants.")
+    split: str | list[str] = Field(default="test", description="Seed split(s) of the env cards to run on.")
+    episodes: int = Field(default=20, gt=0, description="Seeds per cell: the first N of the split.")
+    repeats: int = Field(default=1, gt=0, description="Runs per seed (pass^k needs k <= repeats).")
+    batch_size: int = Field(default=32, gt=0, description="Episodes of a cell stepped in lockstep.")
+    references: bool = Field(default=True, description="Add random/oracle reference cells for normalized score.")
+    seed: int = Field(default=0, description="Seed of the bootstrap confidence intervals.")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or any(c in value for c in "|/\n"):
+            raise ValueError("suite name must be non-empty and contain no '|', '/' or newline")
+        return value
+
+
+@dataclass(frozen=True)
+class Cell:
+    env: str
+    env_kwargs: dict[str, Any]
+    agent: AgentSpec
+    reward: str
+    reward_kwargs: dict[str, Any]
+    split: str
+    seeds: tuple[int, ...]
+    repeats: int
+    reference: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.env}|{self.agent.name}|{self.reward}|{self.split}"
+
+    def episode_keys(self) -> list[tuple[str, int, int]]:
+        return [(f"{self.id}/{seed}/{r}", seed, r) for seed in self.seeds for r in range(self.repeats)]
+
+
+@dataclass
+class ExpandedSuite:
+    suite: Suite
+    hash: str
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def n_episodes(self) -> int:
+        return sum(len(cell.seeds) * cell.repeats for cell in self.cells)
+
+
+def resolve_suite_path(path_or_name: str | Path) -> Path:
+    """A suite file path, or the name of a built-in suite (``quickstart`` -> benchmarks/quickstart.yaml)."""
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    builtin = builtin_dir("benchmarks") / f"{path_or_name}.yaml"
+    if builtin.is_file():
+        return builtin
+    known = sorted(p.stem for p in builtin_dir("benchmarks").glob("*.yaml"))
+    raise SpecError(f"suite {str(path_or_name)!r} is neither a file nor a built-in suite ({', '.join(known)})")
+
+
+def load_suite(path_or_name: str | Path) -> Suite:
+    path = resolve_suite_path(path_or_name)
+    return validate(Suite, read_yaml(path), str(path))
+
+
+def suite_hash(suite: Suite) -> str:
+    canonical = json.dumps(suite.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def expand(suite: Suite) -> ExpandedSuite:
+    """Cells of the suite, reference cells included; every name checked before anything runs."""
+    envs = [EnvEntry(id=e) if isinstance(e, str) else e for e in suite.envs]
+    agents = [agent_spec(a) if isinstance(a, str) else a for a in suite.agents]
+    rewards = [RewardEntry(name=r) if isinstance(r, str) else r for r in suite.rewards]
+    splits = [suite.split] if isinstance(suite.split, str) else suite.split
+    for reward in rewards:
+        REWARDS.get(reward.name)  # fail early, with a did-you-mean hint
+    expanded = ExpandedSuite(suite, suite_hash(suite))
+    for entry in envs:
+        card = env_spec(entry.id).card
+        for split in splits:
+            if split not in card.splits:
+                raise SpecError(f"{entry.id} has no seed split {split!r} (its card has {sorted(card.splits)})")
+            available = card.splits[split].seeds()
+            if suite.episodes > len(available):
+                raise SpecError(f"{entry.id} split {split!r} has {len(available)} seeds, suite asks {suite.episodes}")
+            seeds = tuple(available[: suite.episodes])
+            present = set()
+            for agent in agents:
+                for reward in rewards:
+                    cell = Cell(entry.id, entry.kwargs, agent, reward.name, reward.kwargs, split, seeds, suite.repeats)
+                    expanded.cells.append(cell)
+                    if reward.name == "env":
+                        present.add(agent.name)
+            if suite.references:
+                for name in REFERENCE_AGENTS:
+                    if name == "oracle" and card.oracle == "none":
+                        continue
+                    if name not in present:
+                        spec = agent_spec(name)
+                        expanded.cells.append(Cell(entry.id, entry.kwargs, spec, "env", {}, split, seeds,
+                                                   suite.repeats, reference=True))
+    ids = [cell.id for cell in expanded.cells]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise SpecError(f"suite {suite.name!r} lists a cell twice: {duplicated}")
+    return expanded

@@ -1,0 +1,156 @@
+"""The ``agentgym`` command: thin wrappers over the library, one function per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from agentgym.core.errors import AgentGymError
+
+DEFAULT_LEADERBOARD = Path("leaderboard") / "leaderboard.json"
+
+
+def _load_env_dirs(dirs: list[str] | None) -> None:
+    from agentgym.envs.registration import load_env_specs
+
+    for folder in dirs or []:
+        load_env_specs(Path(folder))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    _load_env_dirs(args.envs)
+    if args.what == "envs":
+        from agentgym.envs.registration import env_ids, env_spec
+
+        for env_id in env_ids():
+            card = env_spec(env_id).card
+            print(f"{env_id:<40} {card.family:<10} {card.difficulty:<7} oracle={card.oracle}")
+    elif args.what == "agents":
+        from agentgym.agents.registry import AGENTS
+
+        for name in AGENTS.names():
+            print(f"{name:<20} {AGENTS.get(name).description}")
+    elif args.what == "rewards":
+        from agentgym.rewards import REWARDS
+
+        print("\n".join(REWARDS.names()))
+    elif args.what == "suites":
+        from agentgym.core.paths import builtin_dir
+
+        print("\n".join(sorted(p.stem for p in builtin_dir("benchmarks").glob("*.yaml"))))
+    return 0
+
+
+def cmd_check_env(args: argparse.Namespace) -> int:
+    from agentgym.envs.checks import check_env_contract, format_report
+
+    _load_env_dirs(args.envs)
+    failed = False
+    for env_id in args.env_ids:
+        results = check_env_contract(env_id)
+        print(format_report(env_id, results))
+        failed |= not all(result.passed for result in results)
+    return 1 if failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agentgym.bench.run import run_suite
+    from agentgym.bench.suite import load_suite
+
+    _load_env_dirs(args.envs)
+    suite = load_suite(args.suite)
+    out = Path(args.out) if args.out else Path("runs") / f"{suite.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    outcome = run_suite(suite, out, executor=args.executor, workers=args.workers, resume=args.resume,
+                        env_dirs=args.envs, agent_dirs=args.agents, progress=not args.no_progress)
+    if args.leaderboard:
+        _submit(outcome.results_path, Path(args.leaderboard), args.label)
+    return 0
+
+
+def _submit(results: Path, board: Path, label: str | None) -> None:
+    from agentgym.leaderboard import submit_results
+
+    submission = submit_results(results, board, label=label)
+    print(f"submitted {results} to {board} as {submission['id'][:12]}")
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    _submit(Path(args.results), Path(args.leaderboard), args.label)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from agentgym.leaderboard import load_leaderboard, ranked_rows, render_table
+
+    board = load_leaderboard(Path(args.leaderboard))
+    rows = ranked_rows(board, suite=args.suite)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(render_table(rows) if rows else f"{args.leaderboard}: no submissions yet")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentgym", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    envs_help = "folder of YAML env specs to register (repeatable; also $AGENTGYM_ENVS)"
+
+    p = sub.add_parser("list", help="list registered envs, agents, reward variants or suites")
+    p.add_argument("what", choices=["envs", "agents", "rewards", "suites"])
+    p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("list-envs", help="list registered envs")
+    p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
+    p.set_defaults(func=cmd_list, what="envs")
+
+    p = sub.add_parser("check-env", help="run the env-contract conformance checks")
+    p.add_argument("env_ids", nargs="+", metavar="ID")
+    p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
+    p.set_defaults(func=cmd_check_env)
+
+    p = sub.add_parser("run", help="run a benchmark suite")
+    p.add_argument("suite", help="suite YAML file, or a built-in suite name (agentgym list suites)")
+    p.add_argument("--out", help="run folder (default runs/<suite>-<time>)")
+    p.add_argument("--executor", choices=["local", "process"], default="local")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes of the process executor")
+    p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
+    p.add_argument("--agents", action="append", metavar="DIR", help="folder of YAML agent specs (repeatable)")
+    p.add_argument("--leaderboard", metavar="PATH", help="submit the results to this leaderboard when done")
+    p.add_argument("--label", help="label of the leaderboard submission")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("submit", help="validate a results.json and add it to a leaderboard")
+    p.add_argument("results")
+    p.add_argument("--leaderboard", default=str(DEFAULT_LEADERBOARD))
+    p.add_argument("--label")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("leaderboard", help="show a leaderboard, ranked")
+    p.add_argument("--leaderboard", default=str(DEFAULT_LEADERBOARD))
+    p.add_argument("--suite", help="only this suite")
+    p.add_argument("--json", action="store_true", help="machine-readable rows")
+    p.set_defaults(func=cmd_leaderboard)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AgentGymError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; episodes written so far are kept (continue with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

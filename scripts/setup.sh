@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Creates .venv in the repository root and installs agentgym into it (editable, all extras).
+# Reuses the environment when pyproject.toml, setup.py and constraints.txt are unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "agentgym set-up: creating .venv" >&2
+  "$python" -m venv .venv
+fi
+stamp=.venv/.agentgym-install-stamp
+want=$(cat pyproject.toml setup.py constraints.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "agentgym set-up: installing (torch pinned to the CPU build by constraints.txt)" >&2
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[all,dev]"
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The tests: set up, lint with ruff, then the whole pytest suite (slow tests included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/python -m pytest -q "$@"
