@@ -1,0 +1,48 @@
+"""The command line end to end: run a real suite, submit it, see it ranked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def agentgym(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agentgym.cli.main", *args], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(TESTS)}, timeout=600)
+
+
+@pytest.mark.slow
+def test_run_submit_leaderboard(tmp_path):
+    run = agentgym("run", "smoke", "--out", "runs/smoke", "--executor", "process", "--workers", "2",
+                   "--no-progress", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "success" in run.stdout and "[" in run.stdout  # the table, with confidence intervals
+    results_path = tmp_path / "runs" / "smoke" / "results.json"
+    results = json.loads(results_path.read_text())
+    assert results["suite"]["name"] == "smoke" and results["n_failed"] == 0
+    oracle = [c for c in results["cells"] if c["agent"] == "oracle" and "FrozenLake" in c["env"]][0]
+    assert oracle["metrics"]["success_rate"]["mean"] == 1.0
+
+    board = tmp_path / "board" / "leaderboard.json"
+    submit = agentgym("submit", str(results_path), "--leaderboard", str(board), cwd=tmp_path)
+    assert submit.returncode == 0, submit.stderr
+    again = agentgym("submit", str(results_path), "--leaderboard", str(board), cwd=tmp_path)
+    assert again.returncode != 0 and "duplicate" in again.stderr.lower()
+    shown = agentgym("leaderboard", "--leaderboard", str(board), cwd=tmp_path)
+    assert shown.returncode == 0 and "oracle" in shown.stdout
+    rows = json.loads(agentgym("leaderboard", "--leaderboard", str(board), "--json", cwd=tmp_path).stdout)
+    assert rows[0]["agent"] == "oracle"
+
+
+def test_errors_are_one_clear_line(tmp_path):
+    result = agentgym("run", "no-such-suite", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error: suite 'no-such-suite'")
+    result = agentgym("check-env", "agentgym/FrozenLak-v0", cwd=tmp_path)
+    assert result.returncode == 2 and "did you mean 'agentgym/FrozenLake-v0'" in result.stderr
