@@ -82,7 +82,7 @@ def test_third_party_package_entry_point(tmp_path):
     """A package that declares the `agentgym.envs` entry-point group, as `pip install` would leave it."""
     site = tmp_path / "site"
     (site / "lakeplugin").mkdir(parents=True)
-    (site / "lakeplugin" / "__init__.py").write_text(textwrap.dedent(f"""
+    (site / "lakeplugin" / "__init__.py").write_text(textwrap.dedent("""
         import agentgym
 
         def register():
