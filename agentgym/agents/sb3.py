@@ -17,7 +17,6 @@ loads instead of training. Example spec (``agents/ppo.yaml``)::
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib
 import json
 import logging
@@ -31,6 +30,7 @@ import numpy as np
 
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
 from agentgym.core.errors import AgentGymError
+from agentgym.core.files import canonical_json, sha256_text
 from agentgym.core.paths import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -118,8 +118,7 @@ def cache_key(env_id: str, algo: str, policy: str, train_config: dict[str, Any])
         "agentgym": agentgym.__version__,
         **_library_versions(algo),
     }
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest(), record
+    return sha256_text(canonical_json(record)), record
 
 
 class TrainSplitSeeds(gym.Wrapper):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -14,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.core.errors import AgentGymError
+from agentgym.core.files import sha256_file
+from agentgym.leaderboard.render import format_interval
 
 RESULTS_SCHEMA_VERSION = 1
 
@@ -65,12 +65,6 @@ class EpisodeLog:
         self._handle.close()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _package_version(name: str) -> str | None:
@@ -107,14 +101,6 @@ def provenance(executor: str, workers: int) -> dict[str, Any]:
     }
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, allow_nan=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def build_results(suite_info: dict[str, Any], episodes_path: Path, records: list[dict[str, Any]],
@@ -139,14 +125,6 @@ def build_results(suite_info: dict[str, Any], episodes_path: Path, records: list
     }
 
 
-def _interval(value: dict[str, Any] | None, digits: int = 2) -> str:
-    if not value or value.get("mean") is None:
-        return "-"
-    low, high = value.get("ci_low"), value.get("ci_high")
-    text = f"{value['mean']:.{digits}f}"
-    if low is not None and high is not None:
-        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
-    return text
 
 
 TABLE_COLUMNS = (
@@ -168,7 +146,7 @@ def format_table(results: dict[str, Any]) -> str:
         count = f"{cell['episodes']}" + (f" ({cell['failed']} failed)" if cell["failed"] else "")
         agent = cell["agent"] + ("*" if cell.get("reference") else "")
         rows.append([cell["env"].removeprefix("agentgym/"), agent, cell["reward"], count,
-                     *(_interval(metrics.get(name), 1 if name in ("return", "steps", "regret") else 2)
+                     *(format_interval(metrics.get(name), 1 if name in ("return", "steps", "regret") else 2)
                        for _, name in TABLE_COLUMNS)])
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(value).ljust(width) for value, width in zip(row, widths)).rstrip()
@@ -180,8 +158,8 @@ def format_table(results: dict[str, Any]) -> str:
         lines.append("")
         lines.append("across envs: IQM of normalized score (stratified bootstrap 95% CI), mean success rate")
         for name, entry in by_agent.items():
-            lines.append(f"  {name:<28} IQM {_interval(entry.get('iqm_normalized_score'))}"
-                         f"   success {_interval(entry.get('mean_success_rate'))}")
+            lines.append(f"  {name:<28} IQM {format_interval(entry.get('iqm_normalized_score'))}"
+                         f"   success {format_interval(entry.get('mean_success_rate'))}")
     return "\n".join(lines)
 
 

@@ -17,9 +17,10 @@ from tqdm import tqdm
 
 from agentgym.agents.registry import load_agent_specs
 from agentgym.bench.executors import EXECUTORS, run_local, run_process
-from agentgym.bench.results import EpisodeLog, build_results, format_table, provenance, write_json_atomic
+from agentgym.bench.results import EpisodeLog, build_results, format_table, provenance
 from agentgym.bench.suite import Suite, expand, load_suite
 from agentgym.core.errors import AgentGymError
+from agentgym.core.files import write_json_atomic
 from agentgym.envs.registration import load_env_specs
 
 

@@ -7,8 +7,6 @@ knows exactly which are done.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentgym.agents.registry import AgentSpec, agent_spec
 from agentgym.core.errors import SpecError
+from agentgym.core.files import canonical_json, sha256_text
 from agentgym.core.paths import builtin_dir
 from agentgym.core.yamlspec import read_yaml, validate
 from agentgym.envs.registration import env_spec
@@ -114,8 +113,7 @@ def load_suite(path_or_name: str | Path) -> Suite:
 
 
 def suite_hash(suite: Suite) -> str:
-    canonical = json.dumps(suite.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return sha256_text(canonical_json(suite.model_dump(mode="json")))
 
 
 def expand(suite: Suite) -> ExpandedSuite:

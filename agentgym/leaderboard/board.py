@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import hashlib
 import json
 import os
-import secrets
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import filelock
 
 from agentgym.core.errors import SubmissionError
+from agentgym.core.files import atomic_write_text, canonical_json, sha256_file, sha256_text
 from agentgym.leaderboard.render import render_markdown
 from agentgym.leaderboard.schema import BOARD_SCHEMA_VERSION, parse_json, validate_board, validate_results
 
@@ -29,23 +26,13 @@ def empty_board() -> dict:
     return {"schema_version": BOARD_SCHEMA_VERSION, "submissions": []}
 
 
-def canonical_json(data: Any) -> str:
-    """Canonical JSON text of ``data``: sorted keys, no spaces, UTF-8 characters kept."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def submission_id(results: dict) -> str:
     """The id of a submission: SHA-256 hex of the canonical JSON of its results."""
-    return hashlib.sha256(canonical_json(results).encode("utf-8")).hexdigest()
+    return sha256_text(canonical_json(results))
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_leaderboard(path: str | os.PathLike) -> dict:
@@ -133,39 +120,8 @@ def _duplicate_of(board: dict, submission: dict) -> dict | None:
     return None
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temp file in the same folder, fsync, ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    mode = 0o666
-    with contextlib.suppress(OSError):
-        mode = path.stat().st_mode & 0o777
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable where the OS allows opening folders (POSIX); elsewhere, skip."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def submit_results(
@@ -201,7 +157,7 @@ def submit_results(
     episodes_path = results_path.parent / results["episodes_file"]
     verified = episodes_path.is_file()
     if verified:
-        actual = file_sha256(episodes_path)
+        actual = sha256_file(episodes_path)
         if actual != results["episodes_sha256"]:
             raise SubmissionError(
                 f"episodes checksum mismatch: {episodes_path} has sha256 {actual}, "

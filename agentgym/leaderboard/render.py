@@ -71,15 +71,15 @@ def ranked_rows(board: dict, suite: str | None = None) -> list[dict]:
     return rows
 
 
-def _number(value: Any) -> str:
-    return "?" if value is None else f"{value:.3f}"
-
-
-def format_interval(interval: dict | None) -> str:
+def format_interval(interval: dict | None, digits: int = 3) -> str:
     """``0.512 [0.430, 0.600]``; ``-`` for an undefined value."""
     if not isinstance(interval, dict) or interval.get("mean") is None:
         return "-"
-    return f"{_number(interval['mean'])} [{_number(interval.get('ci_low'))}, {_number(interval.get('ci_high'))}]"
+
+    def number(value: Any) -> str:
+        return "?" if value is None else f"{value:.{digits}f}"
+
+    return f"{number(interval['mean'])} [{number(interval.get('ci_low'))}, {number(interval.get('ci_high'))}]"
 
 
 def _submitted(text: str) -> str:
