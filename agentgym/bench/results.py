@@ -109,8 +109,12 @@ def build_results(suite_info: dict[str, Any], episodes_path: Path, records: list
 
     cells, aggregates = summarize(records, seed=seed)
     references = {record["cell"] for record in records if record.get("reference")}
+    seeds: dict[str, set[int]] = {}
+    for record in records:
+        seeds.setdefault(record["cell"], set()).add(record["seed"])
     for cell in cells:
         cell["reference"] = cell["cell"] in references
+        cell["seeds"] = sorted(seeds.get(cell["cell"], ()))
     failed = sum(record["status"] != "ok" for record in records)
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,

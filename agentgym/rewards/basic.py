@@ -53,6 +53,10 @@ class WeightedReward(VariantReward):
         self.aspect_names = names
         self.weights = np.array([given.get(name, 1.0) for name in names], dtype=np.float32)
         self.reward_dim = len(names)
+        if card is not None:
+            low = np.array([card.aspects[name].low for name in names], dtype=np.float32)
+            high = np.array([card.aspects[name].high for name in names], dtype=np.float32)
+            self.reward_space = gym.spaces.Box(low, high, dtype=np.float32)
 
     def variant_reward(self, env_reward, terminated, truncated, info):
         vector = np.array([info["reward_vector"][name] for name in self.aspect_names], dtype=np.float32)
