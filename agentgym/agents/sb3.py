@@ -30,7 +30,7 @@ import numpy as np
 
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
 from agentgym.core.errors import AgentGymError
-from agentgym.core.files import canonical_json, sha256_text
+from agentgym.core.files import canonical_json, sha256_text, write_json_atomic
 from agentgym.core.paths import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -191,7 +191,12 @@ def _algo_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _train_or_load(env_id: str, algo: str, policy: str, train_config: dict[str, Any]) -> tuple[Any, Path, bool]:
+CURVE_FILE = "curve.json"
+
+
+def _train_or_load(env_id: str, algo: str, policy: str, train_config: dict[str, Any],
+                   curve: dict[str, int] | None = None) -> tuple[Any, Path, bool]:
+    """Load the cached model, or train it (recording a learning curve when ``curve`` asks)."""
     from filelock import FileLock
 
     cls = algo_class(algo)
@@ -216,18 +221,41 @@ def _train_or_load(env_id: str, algo: str, policy: str, train_config: dict[str, 
                 model = cls(policy, env, seed=int(config["seed"]), **_algo_kwargs(config["hyperparams"]))
             except (AssertionError, ValueError, TypeError, KeyError) as exc:
                 raise AgentGymError(f"SB3 {algo} ({policy}) cannot train on {env_id}: {exc}") from exc
-            model.learn(total_timesteps=int(config["total_timesteps"]))
+            callback = _curve_callback(env_id, algo, config, curve)
+            model.learn(total_timesteps=int(config["total_timesteps"]), callback=callback)
         finally:
             env.close()
             torch.set_num_threads(threads)
         (folder / CONFIG_FILE).write_text(json.dumps({"key": key, **record}, indent=2, sort_keys=True) + "\n")
+        if callback is not None:
+            # the curve does not change the model, so it is not part of the key: kept beside it
+            write_json_atomic(folder / CURVE_FILE, {"eval": curve, "points": callback.points})
         partial = folder / "model.partial.zip"
         model.save(str(partial))
         os.replace(partial, model_path)
     return model, model_path, True
 
 
-def train_sb3(env_id: str, algo: str, policy: str, train_config: dict[str, Any]) -> tuple[Any, Path]:
+def _curve_callback(env_id: str, algo: str, config: dict[str, Any], curve: dict[str, int] | None) -> Any:
+    if not curve or int(curve.get("every", 0)) <= 0:
+        return None
+    import agentgym
+    from agentgym.agents.sb3_curve import LearningCurve
+
+    # held-out seeds: the test split's first ones (used to draw the curve, never to select a model)
+    seeds = agentgym.env_spec(env_id).card.splits["test"].seeds()[: int(curve.get("episodes", 20))]
+    return LearningCurve(env_id, seeds, int(curve["every"]), reward=config["reward"],
+                         reward_kwargs=config["reward_kwargs"], masked=algo == "MaskablePPO")
+
+
+def learning_curve(model_path: Path) -> dict[str, Any] | None:
+    """The learning curve saved beside a cached model, if it was trained with one."""
+    path = Path(model_path).with_name(CURVE_FILE)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def train_sb3(env_id: str, algo: str, policy: str, train_config: dict[str, Any],
+              curve: dict[str, int] | None = None) -> tuple[Any, Path]:
     """Train (or load from the cache) one SB3 model on ``env_id``'s train seeds.
 
     Args:
@@ -235,11 +263,13 @@ def train_sb3(env_id: str, algo: str, policy: str, train_config: dict[str, Any])
         algo: "PPO", "A2C", "DQN" or "MaskablePPO".
         policy: SB3 policy name, e.g. "MlpPolicy".
         train_config: keys of :data:`TRAIN_DEFAULTS` (missing ones take the defaults).
+        curve: ``{"every": N, "episodes": M}`` records a learning curve (proxy return and true
+            success on M held-out seeds every N timesteps) beside the model, when it trains.
 
     Returns:
         The model and the path of its cached ``model.zip``.
     """
-    model, path, _ = _train_or_load(env_id, algo, policy, train_config)
+    model, path, _ = _train_or_load(env_id, algo, policy, train_config, curve)
     return model, path
 
 
@@ -254,6 +284,7 @@ class SB3Agent(Agent):
         checkpoints: ``{env_id: path}`` of saved models; other envs fall back to training.
         train: the train config (see :data:`TRAIN_DEFAULTS`) for envs without a checkpoint.
         per_env: ``{env_id: {train key: value}}`` overrides of ``train``.
+        curve: ``{"every": N, "episodes": M}``: record a learning curve when a model trains.
     """
 
     view = "vector"
@@ -268,6 +299,7 @@ class SB3Agent(Agent):
         checkpoints: dict[str, str] | None = None,
         train: dict[str, Any] | None = None,
         per_env: dict[str, dict[str, Any]] | None = None,
+        curve: dict[str, int] | None = None,
     ) -> None:
         algo_class(algo)  # fail at construction on an unknown algo or a missing sb3-contrib
         if checkpoint is not None and checkpoints is not None:
@@ -279,6 +311,7 @@ class SB3Agent(Agent):
         self.checkpoints = {env_id: self._existing(path) for env_id, path in (checkpoints or {}).items()}
         self.train = resolve_train_config(train)  # validate keys now, not after an hour of evaluation
         self.per_env = {env_id: dict(o) for env_id, o in (per_env or {}).items()}
+        self.curve = dict(curve) if curve else None
         for overrides in self.per_env.values():
             resolve_train_config(train, overrides)
         self.models: dict[str, Any] = {}
@@ -308,7 +341,8 @@ class SB3Agent(Agent):
                     raise AgentGymError(f"cannot load SB3 {self.algo} checkpoint {path} for {env_id}: {exc}") from exc
                 self.sources[env_id], self.model_paths[env_id] = "checkpoint", path
             else:
-                model, path, trained = _train_or_load(env_id, self.algo, self.policy, self.train_config(env_id))
+                model, path, trained = _train_or_load(env_id, self.algo, self.policy, self.train_config(env_id),
+                                                      self.curve)
                 self.models[env_id] = model
                 self.sources[env_id], self.model_paths[env_id] = ("trained" if trained else "cache"), path
         return self.models[env_id]

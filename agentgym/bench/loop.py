@@ -39,8 +39,11 @@ class _Live:
 
 
 def _base_record(cell: Cell, key: str, seed: int, repeat: int) -> dict[str, Any]:
-    return {"key": key, "cell": cell.id, "env": cell.env, "agent": cell.agent.name, "reward": cell.reward,
-            "split": cell.split, "seed": seed, "repeat": repeat, "reference": cell.reference}
+    record = {"key": key, "cell": cell.id, "env": cell.env, "agent": cell.agent.name, "reward": cell.reward,
+              "split": cell.split, "seed": seed, "repeat": repeat, "reference": cell.reference}
+    if cell.recipe is not None:
+        record.update(recipe=cell.recipe, train_seed=cell.train_seed)
+    return record
 
 
 def failed_record(cell: Cell, key: str, seed: int, repeat: int, error: str, steps: int = 0) -> dict[str, Any]:

@@ -106,8 +106,12 @@ def provenance(executor: str, workers: int) -> dict[str, Any]:
 def build_results(suite_info: dict[str, Any], episodes_path: Path, records: list[dict[str, Any]],
                   prov: dict[str, Any], *, seed: int) -> dict[str, Any]:
     from agentgym.metrics.episodes import summarize
+    from agentgym.metrics.recipes import summarize_recipes
 
     cells, aggregates = summarize(records, seed=seed)
+    recipes = summarize_recipes(records, seed=seed)
+    if recipes:
+        aggregates["recipes"] = recipes
     references = {record["cell"] for record in records if record.get("reference")}
     seeds: dict[str, set[int]] = {}
     for record in records:
@@ -141,22 +145,46 @@ TABLE_COLUMNS = (
 )
 
 
-def format_table(results: dict[str, Any]) -> str:
-    """A readable table: one row per cell, metrics as mean [95% CI]; then the aggregates."""
-    header = ["env", "agent", "reward", "n", *(title for title, _ in TABLE_COLUMNS)]
-    rows = []
-    for cell in results["cells"]:
-        metrics = cell["metrics"]
-        count = f"{cell['episodes']}" + (f" ({cell['failed']} failed)" if cell["failed"] else "")
-        agent = cell["agent"] + ("*" if cell.get("reference") else "")
-        rows.append([cell["env"].removeprefix("agentgym/"), agent, cell["reward"], count,
-                     *(format_interval(metrics.get(name), 1 if name in ("return", "steps", "regret") else 2)
-                       for _, name in TABLE_COLUMNS)])
+RECIPE_COLUMNS = (
+    ("success", "success_rate"),
+    ("norm. score", "normalized_score"),
+    ("return", "return"),
+    ("proxy return", "proxy_return"),
+)
+WIDE_METRICS = ("return", "steps", "regret", "proxy_return")
+
+
+def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(value).ljust(width) for value, width in zip(row, widths)).rstrip()
              for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
+
+
+def _count(entry: dict[str, Any]) -> str:
+    return f"{entry['episodes']}" + (f" ({entry['failed']} failed)" if entry["failed"] else "")
+
+
+def _metric_cells(metrics: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> list[str]:
+    return [format_interval(metrics.get(name), 1 if name in WIDE_METRICS else 2) for _, name in columns]
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A readable table: one row per cell, metrics as mean [95% CI]; then the aggregates."""
+    rows = [[cell["env"].removeprefix("agentgym/"), cell["agent"] + ("*" if cell.get("reference") else ""),
+             cell["reward"], _count(cell), *_metric_cells(cell["metrics"], TABLE_COLUMNS)]
+            for cell in results["cells"]]
+    lines = _grid(["env", "agent", "reward", "n", *(title for title, _ in TABLE_COLUMNS)], rows)
     lines.append("metrics: mean [95% bootstrap CI]; norm. score: random = 0, oracle = 1; * = reference cell")
+    recipes = results["aggregates"].get("recipes", [])
+    if recipes:
+        rows = [[row["env"].removeprefix("agentgym/"), row["recipe"], row["reward"],
+                 ",".join(map(str, row["train_seeds"])), _count(row), *_metric_cells(row["metrics"], RECIPE_COLUMNS),
+                 format_interval(row["probability_of_improvement_vs_env"])] for row in recipes]
+        lines += ["", "training recipes: true outcome of the trained agents, pooled over training seeds "
+                      "(two-level bootstrap CI); proxy return = the training reward's own return"]
+        lines += _grid(["env", "recipe", "reward", "seeds", "n", *(t for t, _ in RECIPE_COLUMNS), "P(> env)"], rows)
     by_agent = results["aggregates"].get("by_agent", {})
     if by_agent:
         lines.append("")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentgym.agents.registry import AgentSpec, agent_spec
 from agentgym.core.errors import SpecError
@@ -38,6 +38,38 @@ class RewardEntry(BaseModel):
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the variant.")
 
 
+class Recipe(BaseModel):
+    """A training recipe: an SB3 algorithm trained under each reward variant of the suite, per seed.
+
+    Each (reward variant, training seed) becomes an agent ``<name>-<reward>-s<seed>`` that trains
+    on the env's train split under that variant (cached by config) and is scored on the suite's split.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Recipe name; agents are named '<name>-<reward>-s<seed>'.")
+    algo: str = Field(default="PPO", description="PPO, A2C, DQN or MaskablePPO.")
+    policy: str = Field(default="MlpPolicy", description="SB3 policy.")
+    train: dict[str, Any] = Field(default_factory=dict, description="SB3 train config (reward and seed are set).")
+    per_env: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-env train overrides.")
+    seeds: list[int] = Field(default=[0], min_length=1, description="Training seeds.")
+    curve: dict[str, int] | None = Field(default=None, description="Learning curve: {every: N, episodes: M}.")
+
+    @field_validator("name")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        if not value or any(c in value for c in "|/\n"):
+            raise ValueError("recipe name must be non-empty and contain no '|', '/' or newline")
+        return value
+
+    def agent(self, reward: RewardEntry, seed: int) -> AgentSpec:
+        train = {**self.train, "seed": seed, "reward": reward.name, "reward_kwargs": reward.kwargs}
+        return AgentSpec(name=f"{self.name}-{reward.name}-s{seed}", entry_point="agentgym.agents.sb3:SB3Agent",
+                         kwargs={"algo": self.algo, "policy": self.policy, "train": train, "per_env": self.per_env,
+                                 "curve": self.curve},
+                         description=f"recipe {self.name}: {self.algo} under reward {reward.name!r}, seed {seed}")
+
+
 class Suite(BaseModel):
     """A benchmark suite as written in YAML."""
 
@@ -47,7 +79,8 @@ class Suite(BaseModel):
     version: int = Field(default=1, ge=0, description="Bumped whenever a change can move a score.")
     description: str = Field(default="", description="What the suite measures.")
     envs: list[str | EnvEntry] = Field(min_length=1, description="Env ids (or {id, kwargs}).")
-    agents: list[str | AgentSpec] = Field(min_length=1, description="Agent names from agents/, or inline specs.")
+    agents: list[str | AgentSpec] = Field(default_factory=list, description="Agent names (agents/), or inline specs.")
+    recipes: list[Recipe] = Field(default_factory=list, description="Training recipes, one agent per reward x seed.")
     rewards: list[str | RewardEntry] = Field(default=["env"], min_length=1, description="Reward variants.")
     split: str | list[str] = Field(default="test", description="Seed split(s) of the env cards to run on.")
     episodes: int = Field(default=20, gt=0, description="Seeds per cell: the first N of the split.")
@@ -63,6 +96,12 @@ class Suite(BaseModel):
             raise ValueError("suite name must be non-empty and contain no '|', '/' or newline")
         return value
 
+    @model_validator(mode="after")
+    def _something_to_run(self) -> Suite:
+        if not self.agents and not self.recipes:
+            raise ValueError("a suite needs at least one agent or recipe")
+        return self
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -75,6 +114,8 @@ class Cell:
     seeds: tuple[int, ...]
     repeats: int
     reference: bool = False
+    recipe: str | None = None
+    train_seed: int | None = None
 
     @property
     def id(self) -> str:
@@ -141,6 +182,12 @@ def expand(suite: Suite) -> ExpandedSuite:
                     expanded.cells.append(cell)
                     if reward.name == "env":
                         present.add(agent.name)
+            for recipe in suite.recipes:
+                for reward in rewards:
+                    for seed in recipe.seeds:
+                        expanded.cells.append(Cell(entry.id, entry.kwargs, recipe.agent(reward, seed), reward.name,
+                                                   reward.kwargs, split, seeds, suite.repeats, recipe=recipe.name,
+                                                   train_seed=seed))
             if suite.references:
                 for name in REFERENCE_AGENTS:
                     if name == "oracle" and card.oracle == "none":
