@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from agentgym.agents.registry import load_agent_specs
 from agentgym.bench.executors import EXECUTORS, run_local, run_process
+from agentgym.bench.plots import save_recipe_plots
 from agentgym.bench.results import EpisodeLog, build_results, format_table, provenance
 from agentgym.bench.suite import Suite, expand, load_suite
 from agentgym.core.errors import AgentGymError
@@ -101,6 +102,8 @@ def run_suite(suite: Suite | str | Path, out_dir: str | Path, *, executor: str =
     results = build_results(suite_record, episodes_path, records, provenance(executor, workers), seed=suite.seed)
     results_path = out / "results.json"
     write_json_atomic(results_path, results)
+    if results["aggregates"].get("recipes"):
+        save_recipe_plots(expanded.cells, results["aggregates"]["recipes"], out)
     if print_table:
         print(format_table(results))
         print(f"\nwrote {results_path} and {episodes_path}")

@@ -78,6 +78,24 @@ def _submit(results: Path, board: Path, label: str | None) -> None:
     print(f"submitted {results} to {board} as {submission['id'][:12]}")
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from agentgym.bench.plots import plot_learning_curves
+    from agentgym.train.sb3_recipe import format_curve, train_recipe
+
+    _load_env_dirs(args.envs)
+    out = Path(args.out) if args.out else Path("runs") / f"train-{datetime.now():%Y%m%d-%H%M%S}"
+    outcome = train_recipe(args.env_id, out, algo=args.algo, policy=args.policy, reward=args.reward,
+                           reward_kwargs=json.loads(args.reward_kwargs) if args.reward_kwargs else None,
+                           total_timesteps=args.steps, seed=args.seed, n_envs=args.n_envs,
+                           hyperparams=json.loads(args.hyperparams) if args.hyperparams else None,
+                           eval_every=args.eval_every, eval_episodes=args.eval_episodes)
+    print(format_curve(outcome.curve))
+    plot_learning_curves({f"{args.algo} on {args.env_id} ({args.reward}, seed {args.seed})": outcome.curve},
+                         out / "learning_curve.png")
+    print(f"\nwrote {outcome.model_path}, the learning curve and the config to {out}")
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     _submit(Path(args.results), Path(args.leaderboard), args.label)
     return 0
@@ -125,6 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="label of the leaderboard submission")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("train", help="train an SB3 agent on an env under a reward variant")
+    p.add_argument("env_id", metavar="ID")
+    p.add_argument("--algo", default="PPO", choices=["PPO", "A2C", "DQN", "MaskablePPO"])
+    p.add_argument("--policy", default="MlpPolicy")
+    p.add_argument("--reward", default="env", help="reward variant trained on (agentgym list rewards)")
+    p.add_argument("--reward-kwargs", help="JSON object of reward-variant keyword arguments")
+    p.add_argument("--steps", type=int, default=20000, help="training timesteps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-envs", type=int, default=1)
+    p.add_argument("--hyperparams", help="JSON object of algorithm keyword arguments")
+    p.add_argument("--eval-every", type=int, default=0, help="curve interval in timesteps (default steps/10)")
+    p.add_argument("--eval-episodes", type=int, default=20, help="held-out episodes per curve point")
+    p.add_argument("--out", help="folder for the checkpoint, curve and config (default runs/train-<time>)")
+    p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("submit", help="validate a results.json and add it to a leaderboard")
     p.add_argument("results")

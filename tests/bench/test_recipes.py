@@ -55,3 +55,17 @@ def test_hierarchical_bootstrap_counts_the_spread_between_seeds():
     assert narrow.mean == pytest.approx(wide.mean)
     assert wide.high - wide.low > 3 * (narrow.high - narrow.low)
     assert hierarchical_bootstrap_ci({0: np.array([2.0, 2.0])}) == (2.0, 2.0, 2.0)
+
+
+@pytest.mark.slow
+def test_train_command_writes_checkpoint_curve_and_plot(tmp_path, corridor):
+    from agentgym.cli.main import main
+
+    code = main(["train", corridor, "--steps", "1000", "--eval-every", "500", "--eval-episodes", "2",
+                 "--reward", "sparse", "--hyperparams", '{"n_steps": 128, "batch_size": 64}',
+                 "--out", str(tmp_path / "train")])
+    assert code == 0
+    for name in ("model.zip", "config.json", "curve.json", "learning_curve.png"):
+        assert (tmp_path / "train" / name).exists(), name
+    curve = json.loads((tmp_path / "train" / "curve.json").read_text())
+    assert len(curve["points"]) >= 2 and curve["points"][-1]["timesteps"] >= 1000
