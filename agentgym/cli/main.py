@@ -96,6 +96,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_arena(args: argparse.Namespace) -> int:
+    from agentgym.bench.arena import format_arena, play_arena
+
+    if len(args.agents) < 2:
+        raise AgentGymError("the arena needs at least two agents")
+    result = play_arena(args.agents, args.game, args.games, args.seed, anchor=args.anchor)
+    print(format_arena(result))
+    if args.out:
+        from agentgym.core.files import write_json_atomic
+
+        write_json_atomic(Path(args.out), result.as_dict())
+        print(f"\nwrote {args.out}")
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     _submit(Path(args.results), Path(args.leaderboard), args.label)
     return 0
@@ -159,6 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the checkpoint, curve and config (default runs/train-<time>)")
     p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("arena", help="play agents against each other at a board game and rate them")
+    p.add_argument("agents", nargs="+", help="agent names (also the bots heuristic, perfect, alphabeta)")
+    p.add_argument("--game", choices=["tictactoe", "connect_four"], default="tictactoe")
+    p.add_argument("--games", type=int, default=40, help="games per pair, colours alternating")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--anchor", help="agent whose rating is fixed at 1000 (default: mean 1500)")
+    p.add_argument("--out", help="also write the result as JSON here")
+    p.set_defaults(func=cmd_arena)
 
     p = sub.add_parser("submit", help="validate a results.json and add it to a leaderboard")
     p.add_argument("results")

@@ -46,3 +46,13 @@ def test_errors_are_one_clear_line(tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("error: suite 'no-such-suite'")
     result = agentgym("check-env", "agentgym/FrozenLak-v0", cwd=tmp_path)
     assert result.returncode == 2 and "did you mean 'agentgym/FrozenLake-v0'" in result.stderr
+
+
+def test_arena_command_rates_three_agents(tmp_path):
+    result = agentgym("arena", "random", "heuristic", "perfect", "--games", "6", "--out", "arena.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Bradley-Terry" in result.stdout
+    ratings = json.loads((tmp_path / "arena.json").read_text())
+    assert ratings  # the JSON form of the same result
+    alone = agentgym("arena", "random", cwd=tmp_path)
+    assert alone.returncode == 2 and "at least two agents" in alone.stderr
