@@ -32,15 +32,31 @@ class RandomAgent(Agent):
             rng = self._rngs[turn.episode.key]
             env = turn.episode.env
             if self.view == "text":
-                choices = turn.info.get("admissible_actions")
+                choices = turn.info.get("admissible_actions") or self._labels(env)
                 if not choices:
                     raise ValueError(f"{turn.episode.env_id} lists no admissible actions; random text agent needs them")
                 decisions.append(Decision(choices[int(rng.integers(len(choices)))]))
             else:
-                mask = env.get_wrapper_attr("action_masks")() if env is not None else None
+                mask = self._mask(env)
                 valid = np.flatnonzero(mask) if mask is not None else np.arange(turn.episode.action_space.n)
                 decisions.append(Decision(int(valid[int(rng.integers(len(valid)))])))
         return decisions
+
+
+    @staticmethod
+    def _labels(env) -> list[str] | None:
+        """Where free-form actions are not enumerable, the env's own menu of candidate actions."""
+        try:
+            return env.get_wrapper_attr("action_labels")() if env is not None else None
+        except AttributeError:
+            return None
+
+    @staticmethod
+    def _mask(env) -> np.ndarray | None:
+        try:
+            return env.get_wrapper_attr("action_masks")() if env is not None else None
+        except AttributeError:  # an env of another contract: every action of the space is fair
+            return None
 
 
 class OracleAgent(Agent):

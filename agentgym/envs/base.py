@@ -208,7 +208,8 @@ class AgentGymEnv(gym.Env):
             reward, reward_vector, terminated = 0.0, dict(self._invalid_vector), False
             if self.view == "text":
                 shown = action if isinstance(action, str) else repr(action)
-                self._feedback = f"That is not a valid action: {shown[:200]!r}. The state did not change."
+                # ascii(): the observation stays within the Text space's printable charset
+                self._feedback = f"That is not a valid action: {ascii(shown[:200])}. The state did not change."
         else:
             reward, reward_vector, terminated = self._apply(index)
             self._feedback = ""
