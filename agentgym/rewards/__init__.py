@@ -26,3 +26,12 @@ def register_reward(name: str):
 def make_reward(env: gym.Env, name: str, **kwargs: Any) -> gym.Env:
     """Wrap ``env`` in the reward variant ``name``."""
     return REWARDS.get(name)(env, **kwargs)
+REWARDS.add("shaped", "agentgym.rewards.shaped:ShapedReward")
+REWARDS.add("learned", "agentgym.rewards.learned:LearnedReward")
+REWARDS.add("irl", "agentgym.rewards.irl:MaxEntIRLReward")
+REWARDS.add("judge", "agentgym.rewards.judge:JudgeReward")
+REWARDS.add("novelty", "agentgym.rewards.proxies:NoveltyReward")
+REWARDS.add("progress_text", "agentgym.rewards.proxies:ProgressTextReward")
+REWARDS.add("tool_calls", "agentgym.rewards.proxies:ToolCallsReward")
+REWARDS.add("survival", "agentgym.rewards.proxies:SurvivalReward")
+REWARDS.add("no_invalid", "agentgym.rewards.proxies:NoInvalidReward")
