@@ -24,6 +24,13 @@ from agentgym.rewards import REWARDS
 REFERENCE_AGENTS = ("random", "oracle")
 
 
+def plain_name(kind: str, value: str) -> str:
+    """Names end up inside cell ids ('env|agent|reward|split') and paths: keep them plain."""
+    if not value or any(c in value for c in "|/\n"):
+        raise ValueError(f"{kind} name must be non-empty and contain no '|', '/' or newline")
+    return value
+
+
 class EnvEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -55,12 +62,7 @@ class Recipe(BaseModel):
     seeds: list[int] = Field(default=[0], min_length=1, description="Training seeds.")
     curve: dict[str, int] | None = Field(default=None, description="Learning curve: {every: N, episodes: M}.")
 
-    @field_validator("name")
-    @classmethod
-    def _plain(cls, value: str) -> str:
-        if not value or any(c in value for c in "|/\n"):
-            raise ValueError("recipe name must be non-empty and contain no '|', '/' or newline")
-        return value
+    _plain_name = field_validator("name")(lambda cls, value: plain_name("recipe", value))
 
     def agent(self, reward: RewardEntry, seed: int) -> AgentSpec:
         train = {**self.train, "seed": seed, "reward": reward.name, "reward_kwargs": reward.kwargs}
@@ -89,12 +91,7 @@ class Suite(BaseModel):
     references: bool = Field(default=True, description="Add random/oracle reference cells for normalized score.")
     seed: int = Field(default=0, description="Seed of the bootstrap confidence intervals.")
 
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, value: str) -> str:
-        if not value or any(c in value for c in "|/\n"):
-            raise ValueError("suite name must be non-empty and contain no '|', '/' or newline")
-        return value
+    _plain_name = field_validator("name")(lambda cls, value: plain_name("suite", value))
 
     @model_validator(mode="after")
     def _something_to_run(self) -> Suite:
