@@ -221,6 +221,9 @@ def _train_or_load(env_id: str, algo: str, policy: str, train_config: dict[str, 
                 model = cls(policy, env, seed=int(config["seed"]), **_algo_kwargs(config["hyperparams"]))
             except (AssertionError, ValueError, TypeError, KeyError) as exc:
                 raise AgentGymError(f"SB3 {algo} ({policy}) cannot train on {env_id}: {exc}") from exc
+            from stable_baselines3.common.logger import Logger
+
+            model.set_logger(Logger(folder=None, output_formats=[]))  # no SB3-<date> log folder per run
             callback = _curve_callback(env_id, algo, config, curve)
             model.learn(total_timesteps=int(config["total_timesteps"]), callback=callback)
         finally:
