@@ -36,6 +36,7 @@ class EnvEntry(BaseModel):
 
     id: str = Field(description="Registered env id.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Overrides of the spec's env kwargs.")
+    episodes: int | None = Field(default=None, gt=0, description="Seeds per cell for this env (default: the suite's).")
 
 
 class RewardEntry(BaseModel):
@@ -169,9 +170,10 @@ def expand(suite: Suite) -> ExpandedSuite:
             if split not in card.splits:
                 raise SpecError(f"{entry.id} has no seed split {split!r} (its card has {sorted(card.splits)})")
             available = card.splits[split].seeds()
-            if suite.episodes > len(available):
-                raise SpecError(f"{entry.id} split {split!r} has {len(available)} seeds, suite asks {suite.episodes}")
-            seeds = tuple(available[: suite.episodes])
+            episodes = entry.episodes or suite.episodes
+            if episodes > len(available):
+                raise SpecError(f"{entry.id} split {split!r} has {len(available)} seeds, suite asks {episodes}")
+            seeds = tuple(available[:episodes])
             present = set()
             for agent in agents:
                 for reward in rewards:

@@ -142,3 +142,8 @@ def test_unknown_names_say_did_you_mean(corridor):
         expand(_suite(corridor, rewards=["sparce"]))
     with pytest.raises(SpecError, match="has 20 seeds"):
         expand(_suite(corridor, episodes=50))
+
+
+def test_an_env_entry_may_set_its_own_episode_count(corridor):
+    cells = expand(_suite(corridor, episodes=50, envs=[{"id": corridor, "episodes": 5}])).cells
+    assert {len(cell.seeds) for cell in cells} == {5}
