@@ -1,0 +1,194 @@
+"""The LLM agent: a chat model choosing text actions, by generating them or by scoring the valid ones.
+
+Modes:
+
+- ``generate``: the model answers ``Action: <action>`` (``Thought: ...`` first with
+  ``reasoning: true``); the parsed action goes to the env, whose own parser decides validity.
+  When the env lists its valid actions and the answer is not one of them, the model is asked
+  again (at most ``retries`` times per step) with the list; what it says last is sent anyway.
+- ``score``: every valid action is scored by the model's mean per-token log-likelihood of
+  ``Action: <action>`` as its answer, and the best one is taken (needs enumerable actions).
+
+Each :class:`~agentgym.agents.base.Decision` carries numeric ``prompt_tokens``,
+``completion_tokens``, ``cached_tokens``, ``latency_s``, ``llm_calls``, ``retries`` and
+``cost_usd`` (summed per episode by the runner), plus the text ``prompt`` (template tag),
+``answer`` and, with reasoning, ``rationale``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
+from agentgym.agents.llm.backend import Backend, make_backend
+from agentgym.agents.llm.prompts import (
+    PromptTemplate,
+    build_chat,
+    load_template,
+    parse_answer,
+    retry_message,
+    visible_history,
+)
+
+MODES = ("generate", "score")
+_MAX_EPISODES = 1024  # per-episode memory kept for at most this many episodes (oldest dropped)
+
+
+class _Episode:
+    def __init__(self, context: EpisodeContext, template: PromptTemplate, seed: int) -> None:
+        self.template = template
+        self.rng = context.rng(f"llm-agent-{seed}")
+        self.turns: list[tuple[str, str]] = []
+
+
+class LLMAgent(Agent):
+    """An LLM acting on the text view.
+
+    Args:
+        backend: ``transformers``, ``openai``, a ``module:Class`` entry point, or a backend object.
+        model: ``default`` (SmolLM2-135M-Instruct, offline), a local folder or a model id.
+        mode: ``generate`` or ``score`` (see the module docstring).
+        max_new_tokens: length limit of an answer (generate mode).
+        temperature: 0 is greedy; above 0, each episode samples from its own seeded stream.
+        history: earlier (observation, action) turns shown; ``window`` says how (``block`` or ``sliding``,
+            see :func:`~agentgym.agents.llm.prompts.visible_history`).
+        retries: extra asks per step when the answer is not a listed valid action.
+        reasoning: ask for ``Thought:`` then ``Action:``; the thought goes to ``Decision.info["rationale"]``.
+        prompt: template override: a file path, a family name, or the template text itself.
+        seed: salt of the per-episode sampling streams.
+        **backend_options: passed to the backend (transformers: ``device``, ``dtype``, ``batch``,
+            ``prefix_cache``, ``max_batch``, ``cache_tokens``, ``local_files_only``).
+
+    Example:
+        >>> LLMAgent(mode="score").view
+        'text'
+    """
+
+    view = "text"
+    name = "llm"
+
+    def __init__(self, backend: str | Backend = "transformers", model: str = "default", mode: str = "generate", *,
+                 max_new_tokens: int = 24, temperature: float = 0.0, history: int = 4, window: str = "block",
+                 retries: int = 1, reasoning: bool = False, prompt: str | None = None, seed: int = 0,
+                 **backend_options: Any) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if window not in ("block", "sliding"):
+            raise ValueError(f"window must be 'block' or 'sliding', not {window!r}")
+        if mode == "score" and reasoning:
+            raise ValueError("reasoning needs mode 'generate' (score mode ranks actions without writing text)")
+        self.mode, self.max_new_tokens, self.temperature = mode, max_new_tokens, temperature
+        self.history, self.window, self.retries, self.reasoning = history, window, retries, reasoning
+        self.prompt, self.seed = prompt, seed
+        self._backend_spec, self._model, self._backend_options = backend, model, backend_options
+        self._backend: Backend | None = None if isinstance(backend, str) else backend
+        self._episodes: OrderedDict[str, _Episode] = OrderedDict()
+        self._templates: dict[str | None, PromptTemplate] = {}
+
+    @property
+    def backend(self) -> Backend:
+        """The backend, built (and its model loaded) on first use."""
+        if self._backend is None:
+            self._backend = make_backend(self._backend_spec, self._model, **self._backend_options)
+        return self._backend
+
+    def _template(self, family: str | None) -> PromptTemplate:
+        if family not in self._templates:
+            self._templates[family] = load_template(self.prompt, family)
+        return self._templates[family]
+
+    def reset(self, episode: EpisodeContext) -> None:
+        family = episode.card.family if episode.card is not None else None
+        self._episodes[episode.key] = _Episode(episode, self._template(family), self.seed)
+        self._episodes.move_to_end(episode.key)
+        while len(self._episodes) > _MAX_EPISODES:
+            self._episodes.popitem(last=False)
+
+    def _episode(self, context: EpisodeContext) -> _Episode:
+        if context.key not in self._episodes:
+            self.reset(context)
+        return self._episodes[context.key]
+
+    def _chat(self, turn: Turn) -> list[dict[str, str]]:
+        episode = self._episode(turn.episode)
+        shown = visible_history(episode.turns, self.history, self.window)
+        return build_chat(episode.template, shown, str(turn.observation), self.reasoning)
+
+    def act(self, turns: Sequence[Turn]) -> list[Decision]:
+        if not turns:
+            return []
+        decisions = self._score(turns) if self.mode == "score" else self._generate(turns)
+        for turn, decision in zip(turns, decisions):
+            self._episode(turn.episode).turns.append((str(turn.observation), str(decision.action)))
+            decision.info["prompt"] = self._episode(turn.episode).template.tag
+        return decisions
+
+    def _score(self, turns: Sequence[Turn]) -> list[Decision]:
+        options = []
+        for turn in turns:
+            admissible = turn.info.get("admissible_actions")
+            if not isinstance(admissible, list) or not admissible:
+                raise ValueError(f"LLM score mode needs info['admissible_actions'] as a non-empty list, and "
+                                 f"{turn.episode.env_id} gives {admissible!r}; use mode 'generate' for this env")
+            options.append([str(action) for action in admissible])
+        chats = [self._chat(turn) for turn in turns]
+        results = self.backend.score(chats, [[f"Action: {action}" for action in actions] for actions in options])
+        decisions = []
+        for actions, scores in zip(options, results):
+            normalized = scores.normalized()
+            best = int(np.argmax(normalized))
+            decisions.append(Decision(actions[best], {
+                "prompt_tokens": scores.prompt_tokens, "completion_tokens": 0, "cached_tokens": scores.cached_tokens,
+                "latency_s": scores.latency_s, "llm_calls": 1, "retries": 0, "cost_usd": scores.cost_usd,
+                "scores": dict(zip(actions, (round(value, 4) for value in normalized))),
+            }))
+        return decisions
+
+    def _generate(self, turns: Sequence[Turn]) -> list[Decision]:
+        chats = [self._chat(turn) for turn in turns]
+        admissible = [turn.info.get("admissible_actions") for turn in turns]
+        admissible = [list(map(str, a)) if isinstance(a, list) and a else None for a in admissible]
+        infos = [{"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "latency_s": 0.0, "llm_calls": 0,
+                  "retries": 0, "cost_usd": 0.0} for _ in turns]
+        answers: list[Any] = [None] * len(turns)
+        pending = list(range(len(turns)))
+        for attempt in range(self.retries + 1):
+            seeds = [int(self._episode(turns[i].episode).rng.integers(2**31)) for i in pending]
+            completions = self.backend.generate([chats[i] for i in pending], max_new_tokens=self.max_new_tokens,
+                                                temperature=self.temperature, seeds=seeds)
+            still = []
+            for i, completion in zip(pending, completions):
+                info = infos[i]
+                info["prompt_tokens"] += completion.prompt_tokens
+                info["completion_tokens"] += completion.completion_tokens
+                info["cached_tokens"] += getattr(completion, "cached_tokens", 0)
+                info["latency_s"] += completion.latency_s
+                info["cost_usd"] += completion.cost_usd
+                info["llm_calls"] += 1
+                info["retries"] += attempt > 0
+                parsed = parse_answer(completion.text, admissible[i])
+                answers[i] = (parsed, completion.text)
+                if parsed.admissible is False and attempt < self.retries:
+                    chats[i] = [*chats[i], {"role": "assistant", "content": completion.text},
+                                {"role": "user", "content": retry_message(parsed.action, admissible[i],
+                                                                          self.reasoning)}]
+                    still.append(i)
+            pending = still
+            if not pending:
+                break
+        decisions = []
+        for info, (parsed, text) in zip(infos, answers):
+            info["answer"] = text
+            if self.reasoning:
+                info["rationale"] = parsed.rationale
+            decisions.append(Decision(parsed.action if parsed.action else text.strip(), info))
+        return decisions
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
