@@ -1,0 +1,1 @@
+"""TextWorld games (custom quests and tw-cooking recipes), generated locally and cached."""
