@@ -159,7 +159,7 @@ class AgentGymEnv(gym.Env):
         labels = [label.lower() for label in self.action_labels()]
         if cleaned in labels:
             return labels.index(cleaned)
-        if cleaned.isdigit():
+        if cleaned.isascii() and cleaned.isdecimal():  # "²".isdigit() is True, but int("²") raises
             admissible = self.admissible_actions() or []
             position = int(cleaned)
             if 0 <= position < len(admissible):

@@ -108,3 +108,11 @@ def test_check_env_exits_non_zero_with_a_report(tmp_path):
     result = _cli("check-env", "toy/Broken-v0", "--envs", str(tmp_path))
     assert result.returncode == 1
     assert "[FAIL] views and reward vector" in result.stdout and "reward_vector keys" in result.stdout
+
+
+@pytest.mark.parametrize("text", ["²", "٣", "1", "99", "-1", ""])
+def test_digit_like_text_never_crashes(corridor, text):
+    env = agentgym.make(corridor, view="text")
+    env.reset(seed=100)
+    _, _, _, _, info = env.step(text)
+    assert info["invalid_action"] == (text != "1")  # "1" is the second admissible action, "wait"
