@@ -112,9 +112,6 @@ class BlocksworldEnv(PlanningEnv):
     def distance(self, state: BlocksState | None = None) -> int:
         return blocks_distances(self.goal)[self.state if state is None else state]
 
-    def action_labels(self) -> list[str]:
-        return self.labels
-
     def parse_variant(self, text: str) -> int | None:
         match = VARIANT.match(text)
         if match is None:

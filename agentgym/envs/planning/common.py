@@ -74,6 +74,10 @@ class PlanningEnv(AgentGymEnv):
         """Optimal number of moves from ``state`` (default: the current one) to the goal."""
         raise NotImplementedError  # abstract hook
 
+    def action_labels(self) -> list[str]:
+        """Fixed labels set once in ``__init__`` as ``self.labels`` (puzzles whose moves do not change)."""
+        return self.labels
+
     def parse_variant(self, text: str) -> int | None:
         """An action index for a free-text variant of a label (lower-cased, stripped), or None."""
         return None

@@ -100,9 +100,6 @@ class HanoiEnv(PlanningEnv):
     def distance(self, state: HanoiState | None = None) -> int:
         return hanoi_distances(self.n_disks, self.goal_peg)[self.state if state is None else state]
 
-    def action_labels(self) -> list[str]:
-        return self.labels
-
     def parse_variant(self, text: str) -> int | None:
         match = VARIANT.match(text)
         if match is None:
