@@ -7,7 +7,9 @@ as it ends, so it is on disk before the next one finishes.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -48,9 +50,19 @@ def run_local(work: Work, emit: Emit, batch_size: int) -> None:
 _worker_queue: Any = None
 
 
-def _init_worker(records: Any, env_dirs: Sequence[str], agent_dirs: Sequence[str]) -> None:
+def _share_cores(workers: int) -> None:
+    """Give a worker its share of the cores for intra-op threads (torch, OpenMP), not all of them:
+    ``workers`` processes each running as many threads as there are cores only fight for them."""
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # for a torch imported later in this worker
+    if "torch" in sys.modules:  # inherited through fork
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def _init_worker(records: Any, env_dirs: Sequence[str], agent_dirs: Sequence[str], workers: int = 1) -> None:
     global _worker_queue
     _worker_queue = records
+    _share_cores(workers)
     from agentgym.agents.registry import load_agent_specs
     from agentgym.envs.registration import load_env_specs
 
@@ -91,7 +103,7 @@ def run_process(work: Work, emit: Emit, batch_size: int, workers: int,
 
     try:
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(records, list(env_dirs), list(agent_dirs))) as pool:
+                                 initargs=(records, list(env_dirs), list(agent_dirs), workers)) as pool:
             futures = {pool.submit(_worker_run, cell, pending, batch_size): (cell, pending) for cell, pending in work}
             while any(not f.done() for f in futures):
                 drain(block=True)

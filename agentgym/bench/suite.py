@@ -37,6 +37,8 @@ class EnvEntry(BaseModel):
     id: str = Field(description="Registered env id.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Overrides of the spec's env kwargs.")
     episodes: int | None = Field(default=None, gt=0, description="Seeds per cell for this env (default: the suite's).")
+    agents: list[str] | None = Field(default=None, description="Only these of the suite's agents (by name) on this "
+                                     "env, e.g. to leave out agents that need enumerable actions; default: all.")
 
 
 class RewardEntry(BaseModel):
@@ -155,6 +157,16 @@ def suite_hash(suite: Suite) -> str:
     return sha256_text(canonical_json(suite.model_dump(mode="json")))
 
 
+def _agents_for(entry: EnvEntry, agents: list[AgentSpec]) -> list[AgentSpec]:
+    if entry.agents is None:
+        return agents
+    unknown = sorted(set(entry.agents) - {agent.name for agent in agents})
+    if unknown:
+        raise SpecError(f"{entry.id} lists agents {unknown} that the suite does not run "
+                        f"(its agents: {[agent.name for agent in agents]})")
+    return [agent for agent in agents if agent.name in entry.agents]
+
+
 def expand(suite: Suite) -> ExpandedSuite:
     """Cells of the suite, reference cells included; every name checked before anything runs."""
     envs = [EnvEntry(id=e) if isinstance(e, str) else e for e in suite.envs]
@@ -175,7 +187,7 @@ def expand(suite: Suite) -> ExpandedSuite:
                 raise SpecError(f"{entry.id} split {split!r} has {len(available)} seeds, suite asks {episodes}")
             seeds = tuple(available[:episodes])
             present = set()
-            for agent in agents:
+            for agent in _agents_for(entry, agents):
                 for reward in rewards:
                     cell = Cell(entry.id, entry.kwargs, agent, reward.name, reward.kwargs, split, seeds, suite.repeats)
                     expanded.cells.append(cell)

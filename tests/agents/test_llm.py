@@ -108,6 +108,25 @@ def test_score_matches_naive_loop(tiny, batch, prefix_cache, prefill_slack):
             assert int(np.argmax(scores.normalized())) == int(np.argmax([lp / n for lp, n in naive]))
 
 
+@pytest.mark.parametrize("prefill_slack", SLACKS)
+def test_continued_prompts_extend_in_place_and_branches_copy(tiny, prefill_slack):
+    """A prompt extending a whole cached one continues in its buffer; a second branch of the same
+    entry in the same call copies it; neither overwrites what the other (or a later prompt) reads."""
+    llm = backend(tiny, batch=True, prefix_cache=True, prefill_slack=prefill_slack)
+    base = [{"role": "system", "content": "rules " * 5}, {"role": "user", "content": "first"}]
+    assert llm.generate([base], max_new_tokens=4)[0].text == naive_greedy(tiny, base, 4)
+    [(_, first_buffer)] = llm.cache.entries.values()
+    branches = [base + [{"role": "assistant", "content": "x"}, {"role": "user", "content": "second"}],
+                base + [{"role": "assistant", "content": "yz"}, {"role": "user", "content": "other"}]]
+    out = llm.generate(branches, max_new_tokens=5)
+    assert [c.text for c in out] == [naive_greedy(tiny, chat, 5) for chat in branches]
+    assert [c.cached_tokens for c in out] == [len(llm.encode_chat(base))] * 2
+    buffers = [buffer for _, buffer in llm.cache.entries.values()]
+    assert len(buffers) == 2 and sum(buffer is first_buffer for buffer in buffers) == 1
+    for chat in (base, *branches):  # nothing cached was overwritten
+        assert llm.generate([chat], max_new_tokens=5)[0].text == naive_greedy(tiny, chat, 5)
+
+
 def test_prefill_groups_bound_padding():
     groups = TransformersBackend._groups([40, 120, 50, 45, 118, 300], 1.25)
     assert sorted(sorted(group) for group in groups) == [[0, 2, 3], [1, 4], [5]]

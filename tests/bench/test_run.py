@@ -147,3 +147,28 @@ def test_unknown_names_say_did_you_mean(corridor):
 def test_an_env_entry_may_set_its_own_episode_count(corridor):
     cells = expand(_suite(corridor, episodes=50, envs=[{"id": corridor, "episodes": 5}])).cells
     assert {len(cell.seeds) for cell in cells} == {5}
+
+
+def test_an_env_entry_may_run_a_subset_of_the_agents(corridor):
+    walker = {"name": "walker", "entry_point": "agentgym.agents.baselines:OracleAgent"}
+    suite = _suite(corridor, agents=[walker, "random"], envs=[{"id": corridor, "agents": ["walker"]}])
+    assert [(c.agent.name, c.reference) for c in expand(suite).cells] == [
+        ("walker", False), ("random", True), ("oracle", True)]  # random still runs, as the reference
+    with pytest.raises(SpecError, match=r"lists agents \['walkr'\] that the suite does not run"):
+        expand(_suite(corridor, envs=[{"id": corridor, "agents": ["walkr"]}]))
+
+
+def test_process_workers_share_the_cores(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from agentgym.bench import executors
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(executors.os, "cpu_count", lambda: 4)
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    try:
+        executors._share_cores(2)
+        assert os.environ["OMP_NUM_THREADS"] == "2" and torch.get_num_threads() == 2
+        executors._share_cores(8)
+        assert os.environ["OMP_NUM_THREADS"] == "1" and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -2,18 +2,25 @@
 
 Two levers, both on by default and neither changing greedy outputs:
 
-- ``batch``: all chats of a call decode together (left padding + attention masks + explicit
-  position ids), in chunks of ``max_batch`` rows. Their prompts run together when their
-  lengths are within ``prefill_slack`` of each other (default 1.25 on GPU; 1.0 on CPU, where
-  a padded batch takes a slower attention path than separate passes), else in groups whose
-  caches are then packed into one batch for decoding;
-- ``prefix_cache``: the key/value cache of every processed prompt is kept (keyed by its
-  token ids, LRU, at most ``cache_tokens`` tokens) and a later prompt that starts with the
-  same tokens (the same episode one step later, or the shared instructions of another
-  episode) reuses the longest common prefix and runs only its new tokens.
+- ``batch``: the chats of a call decode together in one padded batch (left padding, attention
+  masks, explicit position ids), in chunks of ``max_batch`` rows. Their prompts run together
+  when their new-token counts are within ``prefill_slack`` of each other (default 1.25 on GPU;
+  1.0 on CPU, where a padded pass is no faster than separate ones, since a prompt is already a
+  matrix-matrix product);
+- ``prefix_cache``: the key/value cache of every processed prompt is kept (keyed by its token
+  ids, LRU, at most ``cache_tokens`` tokens) and a later prompt that starts with the same tokens
+  (the same episode one step later, or the shared instructions of another episode) reuses the
+  longest common prefix and runs only its new tokens.
 
+Keys and values live in preallocated buffers that grow in place (:class:`KVBuffer`), not in
+tensors concatenated at every token: a prompt that extends the whole of a cached one (the same
+episode a step later) writes its new tokens into that entry's buffer, and decoding writes into
+the buffer it reads. The only copies are a borrowed prefix (another entry's first tokens) and,
+with ``batch``, one packing of the prompts into the decoding batch.
 A batch row is laid out ``[pad][cached prefix][pad][new tokens]``: padding is masked out and
 positions are given explicitly, so rows with different cached and new lengths share one pass.
+Scoring runs all candidates of a chat in one pass after its prompt, each candidate seeing the
+prompt and its own earlier tokens only (a 4D attention mask), so the prompt is never copied.
 """
 
 from __future__ import annotations
@@ -26,23 +33,108 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import DynamicCache
+from transformers.cache_utils import Cache, DynamicLayer
 
 from agentgym.agents.llm.backend import Chat, Completion, Scores
 
-KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values), each [1, heads, tokens, dim]
+
+class KVBuffer:
+    """Keys and values of ``rows`` sequences: per layer a ``[rows, kv heads, capacity, head dim]``
+    buffer whose first ``length`` columns hold the cache. Grows (by doubling) when asked to hold more."""
+
+    def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor], length: int) -> None:
+        self.keys, self.values, self.length = keys, values, length
+
+    @classmethod
+    def empty(cls, like: KVBuffer | tuple[int, int, torch.dtype, torch.device], rows: int, capacity: int) -> KVBuffer:
+        """Zeroed buffers shaped like ``like``: another buffer, or its :meth:`shape` tuple."""
+        layers, heads, dim, dtype, device = like.shape() if isinstance(like, KVBuffer) else like
+        keys = [torch.zeros((rows, heads, capacity, dim), dtype=dtype, device=device) for _ in range(layers)]
+        values = [torch.zeros_like(k) for k in keys]
+        return cls(keys, values, 0)
+
+    def shape(self) -> tuple[int, int, int, torch.dtype, torch.device]:
+        """(layers, key/value heads, head dim, dtype, device)."""
+        k = self.keys[0]
+        return len(self.keys), k.shape[1], k.shape[3], k.dtype, k.device
+
+    @property
+    def capacity(self) -> int:
+        return self.keys[0].shape[2]
+
+    def reserve(self, capacity: int) -> None:
+        """Room for at least ``capacity`` columns (contents kept)."""
+        if capacity <= self.capacity:
+            return
+        capacity = max(capacity, 2 * self.capacity)
+        for layer in range(len(self.keys)):
+            for store in (self.keys, self.values):
+                old = store[layer]
+                grown = old.new_zeros((old.shape[0], old.shape[1], capacity, old.shape[3]))
+                grown[:, :, : self.length] = old[:, :, : self.length]
+                store[layer] = grown
+
+    def copy_prefix(self, n: int, capacity: int) -> KVBuffer:
+        """A new one-row buffer holding this (one-row) buffer's first ``n`` columns."""
+        new = KVBuffer.empty(self, 1, max(capacity, n))
+        for mine, theirs in ((new.keys, self.keys), (new.values, self.values)):
+            for layer in range(len(mine)):
+                mine[layer][:, :, :n] = theirs[layer][:, :, :n]
+        new.length = n
+        return new
+
+    def write(self, row: int, start: int, source: KVBuffer, source_row: int, begin: int, end: int) -> None:
+        """Copy ``source``'s columns ``begin:end`` of ``source_row`` into row ``row`` from column ``start``."""
+        for mine, theirs in ((self.keys, source.keys), (self.values, source.values)):
+            for layer in range(len(mine)):
+                mine[layer][row, :, start: start + end - begin] = theirs[layer][source_row, :, begin:end]
+
+    def cache(self) -> Cache:
+        """A transformers cache whose layers append to these buffers in place."""
+        return Cache(layers=[_BufferLayer(self, layer) for layer in range(len(self.keys))])
+
+
+class _BufferLayer(DynamicLayer):
+    """One layer of a :class:`KVBuffer` as a transformers cache layer: ``update`` writes the new
+    keys/values after the current length and returns views of the filled part (no concatenation).
+    The last layer advances the buffer's length, so every layer of one forward pass starts at the same column."""
+
+    def __init__(self, buffer: KVBuffer, layer: int) -> None:
+        super().__init__()
+        self.buffer, self.layer = buffer, layer
+        self.last = layer == len(buffer.keys) - 1
+        self.dtype, self.device = buffer.keys[layer].dtype, buffer.keys[layer].device
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        buffer, start, n = self.buffer, self.buffer.length, key_states.shape[2]
+        if start + n > buffer.capacity:
+            buffer.reserve(start + n)
+        keys, values = buffer.keys[self.layer], buffer.values[self.layer]
+        keys[:, :, start: start + n] = key_states
+        values[:, :, start: start + n] = value_states
+        if self.last:
+            buffer.length = start + n
+        return keys[:, :, : start + n], values[:, :, : start + n]
+
+    def get_seq_length(self) -> int:
+        return self.buffer.length
+
+    def get_max_length(self) -> int:
+        return -1
 
 
 class PrefixCache:
-    """Key/value caches of earlier prompts, found by the longest common token prefix."""
+    """One-row :class:`KVBuffer` s of earlier prompts, found by the longest common token prefix."""
 
     def __init__(self, max_tokens: int = 32768) -> None:
         self.max_tokens = max_tokens
-        self.entries: OrderedDict[int, tuple[np.ndarray, KV]] = OrderedDict()
+        self.entries: OrderedDict[int, tuple[np.ndarray, KVBuffer]] = OrderedDict()
         self._next = 0
 
-    def lookup(self, ids: np.ndarray) -> tuple[int, KV | None, int | None]:
-        """(reusable length, its KV sliced to that length, entry id); at least one token is left to run."""
+    def lookup(self, ids: np.ndarray) -> tuple[int, KVBuffer | None, int | None, bool]:
+        """(reusable length, the entry's buffer, entry id, whether the whole entry is reused);
+        at least one token is left to run."""
         best, best_key = 0, None
         for key, (tokens, _) in self.entries.items():
             n = min(len(tokens), len(ids) - 1)
@@ -53,17 +145,19 @@ class PrefixCache:
             if common > best:
                 best, best_key = common, key
         if best_key is None:
-            return 0, None, None
+            return 0, None, None, False
         self.entries.move_to_end(best_key)
-        kv = self.entries[best_key][1]
-        return best, [(k[:, :, :best], v[:, :, :best]) for k, v in kv], best_key
+        tokens, buffer = self.entries[best_key]
+        return best, buffer, best_key, best == len(tokens)
 
-    def store(self, ids: np.ndarray, kv: KV, supersedes: int | None) -> None:
+    def store(self, ids: np.ndarray, buffer: KVBuffer, supersedes: int | None) -> None:
+        """Keep ``buffer`` (its first ``len(ids)`` columns) under ``ids``; drops ``supersedes`` when
+        ``ids`` extends it (its buffer may since have been written past its length)."""
         if supersedes is not None and supersedes in self.entries:
             old = self.entries[supersedes][0]
             if len(old) <= len(ids) and np.array_equal(old, ids[: len(old)]):
                 del self.entries[supersedes]  # the new entry covers it
-        self.entries[self._next] = (ids, kv)
+        self.entries[self._next] = (ids, buffer)
         self._next += 1
         while sum(len(tokens) for tokens, _ in self.entries.values()) > self.max_tokens and len(self.entries) > 1:
             self.entries.popitem(last=False)
@@ -118,11 +212,14 @@ class TransformersBackend:
         self.tokenizer = tokenizer
         self.batch, self.max_batch = batch, max(1, max_batch) if batch else 1
         self.cache = PrefixCache(cache_tokens) if prefix_cache else None
-        # padded prompts need an explicit attention mask, which sends CPU attention down a slow path
         self.prefill_slack = prefill_slack if prefill_slack is not None else 1.25 if self.device.type == "cuda" else 1.0
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         eos = getattr(model.generation_config, "eos_token_id", None) if model.generation_config else None
         self.eos_ids = {tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
+        config = self.model.config.get_text_config()
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        self.kv_shape = (config.num_hidden_layers, heads, head_dim, self.model.dtype, self.device)
 
     # ------------------------------------------------------------------ tokens
     def encode_chat(self, chat: Chat) -> np.ndarray:
@@ -133,48 +230,43 @@ class TransformersBackend:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # --------------------------------------------------------------- forward
-    def _pack(self, rows: list[tuple[KV | None, list[int]]]):
-        """Batch rows (cached prefix, new tokens) as ``[pad][prefix][pad][new]``: (ids, mask, positions, cache)."""
-        past_lens = [0 if kv is None else kv[0][0].shape[2] for kv, _ in rows]
-        new_lens = [len(ids) for _, ids in rows]
-        b, p_max, n_max = len(rows), max(past_lens), max(new_lens)
+    def _new_buffer(self, rows: int, capacity: int) -> KVBuffer:
+        return KVBuffer.empty(self.kv_shape, rows, capacity)
+
+    def _extend(self, row: KVBuffer, new: np.ndarray) -> torch.Tensor:
+        """Run ``new`` tokens after a one-row buffer's contents, in place: the last token's logits [1, vocab].
+        No padding, so no attention mask: the causal mask follows from the buffer's length."""
+        start = row.length
+        ids = torch.as_tensor(new, dtype=torch.long, device=self.device)[None]
+        positions = torch.arange(start, start + len(new), device=self.device)[None]
+        out = self.model(input_ids=ids, position_ids=positions, past_key_values=row.cache(), use_cache=True,
+                         logits_to_keep=1)
+        return out.logits[:, -1].float()
+
+    def _extend_together(self, rows: list[KVBuffer], news: list[np.ndarray]) -> torch.Tensor:
+        """Run each row's new tokens after its contents in one padded pass laid out
+        ``[pad][contents][pad][new]``; each row's new keys/values are then appended to its buffer."""
+        past, counts = [row.length for row in rows], [len(new) for new in news]
+        b, p_max, n_max = len(rows), max(past), max(counts)
+        batch = self._new_buffer(b, p_max + n_max)
         ids = torch.full((b, n_max), self.pad_id, dtype=torch.long)
         mask = torch.zeros((b, p_max + n_max), dtype=torch.long)
         positions = torch.zeros((b, n_max), dtype=torch.long)
-        for i, (p, n) in enumerate(zip(past_lens, new_lens)):
-            if n:
-                ids[i, n_max - n:] = torch.tensor(rows[i][1])
-            mask[i, p_max - p: p_max] = 1
-            mask[i, p_max + n_max - n:] = 1
-            positions[i, n_max - n:] = torch.arange(p, p + n)
-        cache = DynamicCache(config=self.model.config)
-        if p_max > 0:
-            layers = []
-            template = next(kv for kv, _ in rows if kv is not None)
-            for layer, (k0, v0) in enumerate(template):
-                keys = k0.new_zeros((b, k0.shape[1], p_max, k0.shape[3]))
-                values = v0.new_zeros((b, v0.shape[1], p_max, v0.shape[3]))
-                for i, (kv, _) in enumerate(rows):
-                    if kv is not None and past_lens[i]:
-                        keys[i, :, p_max - past_lens[i]:] = kv[layer][0][0]
-                        values[i, :, p_max - past_lens[i]:] = kv[layer][1][0]
-                layers.append((keys, values))
-            cache = DynamicCache(ddp_cache_data=layers, config=self.model.config)
-        next_pos = torch.tensor([p + n for p, n in zip(past_lens, new_lens)])
-        return ids.to(self.device), mask.to(self.device), positions.to(self.device), cache, next_pos
-
-    def _run(self, rows: list[tuple[KV | None, list[int]]], all_logits: bool = False):
-        """One forward pass over rows (cached prefix, new tokens): (logits, cache, mask, next positions)."""
-        ids, mask, positions, cache, next_pos = self._pack(rows)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                         use_cache=True, logits_to_keep=0 if all_logits else 1)
-        return out.logits.float(), out.past_key_values, mask, next_pos
-
-    def _extract(self, cache, row: int, mask: torch.Tensor) -> KV:
-        """Row ``row``'s unpadded prompt KV (columns where the mask is 1)."""
-        keep = torch.nonzero(mask[row]).flatten()
-        return [(layer.keys[row: row + 1].index_select(2, keep), layer.values[row: row + 1].index_select(2, keep))
-                for layer in cache.layers]
+        for j, (row, p, n) in enumerate(zip(rows, past, counts)):
+            batch.write(j, p_max - p, row, 0, 0, p)
+            ids[j, n_max - n:] = torch.as_tensor(news[j], dtype=torch.long)
+            mask[j, p_max - p: p_max] = 1
+            mask[j, p_max + n_max - n:] = 1
+            positions[j, n_max - n:] = torch.arange(p, p + n)
+        batch.length = p_max
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                         position_ids=positions.to(self.device), past_key_values=batch.cache(), use_cache=True,
+                         logits_to_keep=1)
+        for j, (row, p, n) in enumerate(zip(rows, past, counts)):
+            row.reserve(p + n)
+            row.write(0, p, batch, j, p_max + n_max - n, p_max + n_max)
+            row.length = p + n
+        return out.logits[:, -1].float()
 
     @staticmethod
     def _groups(lengths: list[int], slack: float = 1.25) -> list[list[int]]:
@@ -188,36 +280,44 @@ class TransformersBackend:
                 groups.append([i])
         return groups
 
-    def _prefill(self, prompts: list[np.ndarray], pack: bool = True):
-        """Run prompts, reusing cached prefixes and storing theirs: (last logits, cache, mask, next positions,
-        reused lengths, per-row KV). Rows of very different lengths run in separate groups (padding would
-        cost more than batching saves); with ``pack`` their caches are then packed into one batch."""
-        rows, reused, sources = [], [], []
+    def _prefill(self, prompts: list[np.ndarray], reserve: int) -> tuple[torch.Tensor, list[KVBuffer], list[int]]:
+        """Run prompts, reusing cached prefixes and storing theirs: (last-token logits [b, vocab], one
+        one-row buffer per prompt holding it, with room for ``reserve`` more tokens, reused lengths).
+
+        A prompt that extends the whole of a cached one continues in that entry's buffer; one that
+        shares only part of an entry (or an entry another prompt of this call continues) copies that
+        part. All copies are taken before any pass, so no pass overwrites what another row reads."""
+        rows: list[KVBuffer] = []
+        reused: list[int] = []
+        sources: list[int | None] = []
+        claimed: set[int] = set()
         for ids in prompts:
-            n, kv, key = self.cache.lookup(ids) if self.cache is not None else (0, None, None)
-            rows.append((kv, ids[n:].tolist()))
+            need = len(ids) + reserve
+            n, source, key, whole = self.cache.lookup(ids) if self.cache is not None else (0, None, None, False)
+            if source is not None and whole and key not in claimed:
+                claimed.add(key)
+                source.length = n  # drop what decoding wrote after the prompt
+                source.reserve(need)
+                rows.append(source)
+            elif source is not None:
+                rows.append(source.copy_prefix(n, need))
+            else:
+                rows.append(self._new_buffer(1, need))
             reused.append(n)
             sources.append(key)
-        groups = self._groups([len(new) for _, new in rows], self.prefill_slack)
-        kvs: list[KV] = [[] for _ in rows]
-        cache = mask = next_pos = None
-        if len(groups) == 1:
-            logits, cache, mask, next_pos = self._run(rows)
-            if self.cache is not None or not pack:
-                kvs = [self._extract(cache, i, mask) for i in range(len(rows))]
-        else:
-            last: list[torch.Tensor] = [torch.empty(0)] * len(rows)
-            for group in groups:
-                group_logits, group_cache, group_mask, _ = self._run([rows[i] for i in group])
-                for j, i in enumerate(group):
-                    last[i], kvs[i] = group_logits[j: j + 1], self._extract(group_cache, j, group_mask)
-            if pack:
-                _, mask, _, cache, next_pos = self._pack([(kv, []) for kv in kvs])
-            logits = torch.cat(last)
+        news = [ids[n:] for ids, n in zip(prompts, reused)]
+        logits: list[torch.Tensor] = [torch.empty(0)] * len(prompts)
+        for group in self._groups([len(new) for new in news], self.prefill_slack):
+            if len(group) == 1:
+                logits[group[0]] = self._extend(rows[group[0]], news[group[0]])
+                continue
+            together = self._extend_together([rows[i] for i in group], [news[i] for i in group])
+            for j, i in enumerate(group):
+                logits[i] = together[j: j + 1]
         if self.cache is not None:
-            for i, ids in enumerate(prompts):
-                self.cache.store(ids, kvs[i], sources[i])
-        return logits, cache, mask, next_pos, reused, kvs
+            for ids, row, key in zip(prompts, rows, sources):
+                self.cache.store(ids, row, key)
+        return torch.cat(logits), rows, reused
 
     # ------------------------------------------------------------- generate
     @torch.inference_mode()
@@ -232,16 +332,35 @@ class TransformersBackend:
                                                 chunk_seeds, stop or []))
         return results
 
+    def _decoding_batch(self, rows: list[KVBuffer], max_new_tokens: int):
+        """(buffer, 2D attention mask or None) to decode from: a single row decodes in its own buffer
+        (after the prompt, which stays cached: only the prompt's length counts); several rows are
+        packed once, right-aligned, into one buffer with room for the answers."""
+        if len(rows) == 1:
+            return rows[0], None
+        lengths = [row.length for row in rows]
+        p_max = max(lengths)
+        batch = self._new_buffer(len(rows), p_max + max_new_tokens)
+        mask = torch.zeros((len(rows), p_max + max_new_tokens), dtype=torch.long, device=self.device)
+        for j, (row, p) in enumerate(zip(rows, lengths)):
+            batch.write(j, p_max - p, row, 0, 0, p)
+            mask[j, p_max - p: p_max] = 1
+        batch.length = p_max
+        return batch, mask
+
     def _generate_chunk(self, prompts, max_new_tokens, temperature, seeds, stop) -> list[Completion]:
         started = time.perf_counter()
-        logits, cache, mask, next_pos, reused, _ = self._prefill(prompts)
+        logits, rows, reused = self._prefill(prompts, max_new_tokens)
         b = len(prompts)
+        buffer, mask = self._decoding_batch(rows, max_new_tokens)
+        cache = buffer.cache()
+        next_pos = torch.tensor([len(ids) for ids in prompts], device=self.device)
         generators = [torch.Generator().manual_seed(int(s)) for s in seeds] if temperature > 0 else []
         outputs: list[list[int]] = [[] for _ in range(b)]
         texts = [""] * b
         done = [False] * b
         for step in range(max_new_tokens):
-            last = logits[:, -1, :].cpu()
+            last = logits.cpu()
             if temperature > 0:
                 probs = torch.softmax(last / temperature, dim=-1)
                 chosen = [int(torch.multinomial(probs[i], 1, generator=generators[i])) for i in range(b)]
@@ -260,10 +379,15 @@ class TransformersBackend:
             if all(done) or step == max_new_tokens - 1:
                 break
             feed = torch.tensor([[self.pad_id if done[i] else chosen[i]] for i in range(b)], device=self.device)
-            mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=self.device)], dim=1)
-            out = self.model(input_ids=feed, attention_mask=mask, position_ids=next_pos[:, None].to(self.device),
+            step_mask = None
+            if mask is not None:
+                mask[:, buffer.length] = 1
+                step_mask = mask[:, : buffer.length + 1]
+            out = self.model(input_ids=feed, attention_mask=step_mask, position_ids=next_pos[:, None],
                              past_key_values=cache, use_cache=True)
-            logits, cache, next_pos = out.logits.float(), out.past_key_values, next_pos + 1
+            logits, next_pos = out.logits[:, -1].float(), next_pos + 1
+        for row, ids in zip(rows, prompts):
+            row.length = len(ids)  # the cache keeps the prompt; the answer comes back in the next prompt
         latency = time.perf_counter() - started
         results = []
         for i in range(b):
@@ -277,7 +401,7 @@ class TransformersBackend:
     # ---------------------------------------------------------------- score
     @torch.inference_mode()
     def score(self, chats: list[Chat], candidates: list[list[str]]) -> list[Scores]:
-        """Each chat's prompt runs once; its candidates then run together as continuations of its KV."""
+        """Each chat's prompt runs once; its candidates then run together after it (one pass per chat)."""
         results: list[Scores] = []
         for start in range(0, len(chats), self.max_batch):
             chunk = range(start, min(start + self.max_batch, len(chats)))
@@ -287,35 +411,47 @@ class TransformersBackend:
     def _score_chunk(self, chats: list[Chat], candidates: list[list[str]]) -> list[Scores]:
         started = time.perf_counter()
         prompts = [self.encode_chat(chat) for chat in chats]
-        logits, _, _, _, reused, kvs = self._prefill(prompts, pack=False)
-        first = torch.log_softmax(logits[:, -1, :], dim=-1).cpu()
         options = [[self._encode_text(option) for option in chat_options] for chat_options in candidates]
         if any(not tokens for chat_options in options for tokens in chat_options):
             raise ValueError(f"a candidate has no tokens: {candidates}")
-        logprobs: list[list[float]] = [[] for _ in chats]
-        counts: list[list[int]] = [[] for _ in chats]
-        width = max(self.max_batch, max((len(c) for c in candidates), default=1))
-        # candidates of chats with similar prompt lengths share passes (little padding in the prefix)
-        for group in self._groups([len(ids) for ids in prompts], self.prefill_slack):
-            parts: list[list[tuple[int, list[int]]]] = [[]]
-            for owner in group:  # a chat's candidates always share one pass
-                if parts[-1] and len(parts[-1]) + len(options[owner]) > width:
-                    parts.append([])
-                parts[-1].extend((owner, tokens) for tokens in options[owner])
-            for part in parts:
-                cont, _, _, _ = self._run([(kvs[owner], tokens) for owner, tokens in part], all_logits=True)
-                cont = torch.log_softmax(cont, dim=-1).cpu()
-                n_max = cont.shape[1]
-                for j, (owner, tokens) in enumerate(part):
-                    n = len(tokens)
-                    total = float(first[owner, tokens[0]])
-                    for k in range(1, n):
-                        total += float(cont[j, n_max - n + k - 1, tokens[k]])
-                    logprobs[owner].append(total)
-                    counts[owner].append(n)
+        reserve = max(sum(len(tokens) for tokens in chat_options) for chat_options in options)
+        logits, rows, reused = self._prefill(prompts, reserve)
+        first = torch.log_softmax(logits, dim=-1).cpu()
+        logprobs: list[list[float]] = []
+        for i, (row, chat_options) in enumerate(zip(rows, options)):
+            follow = self._candidate_logprobs(row, chat_options)
+            logprobs.append([float(first[i, tokens[0]]) + rest for tokens, rest in zip(chat_options, follow)])
         latency = time.perf_counter() - started
-        return [Scores(logprobs[i], counts[i], prompt_tokens=len(prompts[i]), latency_s=latency,
-                       cached_tokens=reused[i]) for i in range(len(chats))]
+        return [Scores(logprobs[i], [len(tokens) for tokens in options[i]], prompt_tokens=len(prompts[i]),
+                       latency_s=latency, cached_tokens=reused[i]) for i in range(len(chats))]
+
+    def _candidate_logprobs(self, row: KVBuffer, options: list[list[int]]) -> list[float]:
+        """Log-likelihood of every candidate's tokens after the first, given the prompt in ``row``:
+        all candidates in one pass, side by side after the prompt, each attending to the prompt and to
+        its own earlier tokens (a 4D mask; positions restart after the prompt for each candidate)."""
+        prompt, total = row.length, sum(len(tokens) for tokens in options)
+        dtype = self.model.dtype if self.model.dtype.is_floating_point else torch.float32
+        mask = torch.full((total, prompt + total), torch.finfo(dtype).min, dtype=dtype)
+        mask[:, :prompt] = 0
+        positions, offset = [], 0
+        for tokens in options:
+            n = len(tokens)
+            block = torch.triu(torch.full((n, n), torch.finfo(dtype).min, dtype=dtype), diagonal=1)
+            mask[offset: offset + n, prompt + offset: prompt + offset + n] = block
+            positions.extend(range(prompt, prompt + n))
+            offset += n
+        flat = [token for tokens in options for token in tokens]
+        out = self.model(input_ids=torch.tensor([flat], device=self.device),
+                         attention_mask=mask[None, None].to(self.device),
+                         position_ids=torch.tensor([positions], device=self.device),
+                         past_key_values=row.cache(), use_cache=True, logits_to_keep=0)
+        row.length = prompt  # the candidates were written after the prompt; the cache keeps the prompt
+        logprobs = torch.log_softmax(out.logits[0].float(), dim=-1).cpu()
+        follow, offset = [], 0
+        for tokens in options:
+            follow.append(sum(float(logprobs[offset + k - 1, tokens[k]]) for k in range(1, len(tokens))))
+            offset += len(tokens)
+        return follow
 
     def close(self) -> None:
         if self.cache is not None:
