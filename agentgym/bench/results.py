@@ -152,6 +152,8 @@ RECIPE_COLUMNS = (
     ("proxy return", "proxy_return"),
 )
 WIDE_METRICS = ("return", "steps", "regret", "proxy_return")
+USAGE_COLUMNS = (("tokens/episode", "tokens"), ("tokens/success", "tokens_per_success"))  # cells of LLM agents
+COUNT_METRICS = ("tokens", "tokens_per_success")
 
 
 def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -167,16 +169,23 @@ def _count(entry: dict[str, Any]) -> str:
 
 
 def _metric_cells(metrics: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> list[str]:
-    return [format_interval(metrics.get(name), 1 if name in WIDE_METRICS else 2) for _, name in columns]
+    return [format_interval(metrics.get(name), 0 if name in COUNT_METRICS else 1 if name in WIDE_METRICS else 2)
+            for _, name in columns]
 
 
 def format_table(results: dict[str, Any]) -> str:
     """A readable table: one row per cell, metrics as mean [95% CI]; then the aggregates."""
+    columns = TABLE_COLUMNS
+    if any(cell["metrics"].get("tokens") for cell in results["cells"]):
+        columns += USAGE_COLUMNS
     rows = [[cell["env"].removeprefix("agentgym/"), cell["agent"] + ("*" if cell.get("reference") else ""),
-             cell["reward"], _count(cell), *_metric_cells(cell["metrics"], TABLE_COLUMNS)]
+             cell["reward"], _count(cell), *_metric_cells(cell["metrics"], columns)]
             for cell in results["cells"]]
-    lines = _grid(["env", "agent", "reward", "n", *(title for title, _ in TABLE_COLUMNS)], rows)
+    lines = _grid(["env", "agent", "reward", "n", *(title for title, _ in columns)], rows)
     lines.append("metrics: mean [95% bootstrap CI]; norm. score: random = 0, oracle = 1; * = reference cell")
+    if columns != TABLE_COLUMNS:
+        lines.append("tokens: prompt + completion tokens read and written per episode, and in all over all successes "
+                     "(paired bootstrap; '-' without successes, '?' for an unbounded interval)")
     recipes = results["aggregates"].get("recipes", [])
     if recipes:
         rows = [[row["env"].removeprefix("agentgym/"), row["recipe"], row["reward"],

@@ -15,6 +15,6 @@ class Interval(NamedTuple):
 
     def as_dict(self) -> dict[str, float | None]:
         def clean(value: float) -> float | None:
-            return None if value is None or math.isnan(value) else float(value)
+            return None if value is None or not math.isfinite(value) else float(value)
 
         return {"mean": clean(self.mean), "ci_low": clean(self.low), "ci_high": clean(self.high)}

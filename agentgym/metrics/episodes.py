@@ -156,6 +156,32 @@ def invalid_action_rate(records: Sequence[Mapping[str, Any]], references: Refere
     )
 
 
+TOKEN_KEYS = ("prompt_tokens", "completion_tokens")
+
+
+def _token_totals(records: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
+    """Tokens an episode's agent read and wrote (LLM agents report them), or None if none reports any."""
+    if not any(key in (r.get("agent_info") or {}) for r in records for key in TOKEN_KEYS):
+        return None
+    return np.asarray([sum(float((r.get("agent_info") or {}).get(key, 0.0)) for key in TOKEN_KEYS)
+                       for r in records], dtype=float)
+
+
+def usage_metrics(records: Sequence[Mapping[str, Any]], **ci: Any) -> dict[str, dict[str, float | None] | None]:
+    """``tokens`` per episode (prompt + completion), ``tokens_per_success`` (all tokens over all
+    successes, paired bootstrap) and, where an endpoint charged for them, ``cost_usd`` per episode;
+    empty for agents that report no tokens."""
+    tokens = _token_totals(records)
+    if tokens is None:
+        return {}
+    wins = np.asarray([bool(r.get("success")) for r in records], dtype=float)
+    out = {"tokens": _interval(tokens, **ci), "tokens_per_success": _clean(stats.ratio_ci(tokens, wins, **ci))}
+    costs = np.asarray([float((r.get("agent_info") or {}).get("cost_usd", 0.0)) for r in records], dtype=float)
+    if costs.any():
+        out["cost_usd"] = _interval(costs, **ci)
+    return out
+
+
 def trials_by_seed(records: Sequence[Mapping[str, Any]]) -> list[list[bool]]:
     """Success flags grouped by seed, seeds in first-appearance order (``success`` None left out)."""
     groups: dict[int, list[bool]] = {}
@@ -237,7 +263,7 @@ def summarize(
             "split": first["split"],
             "episodes": len(ok),
             "failed": len(cell_records) - len(ok),
-            "metrics": {name: _interval(v, **ci) for name, v in values.items()},
+            "metrics": {**{name: _interval(v, **ci) for name, v in values.items()}, **usage_metrics(ok, **ci)},
         })
         entry, task = f"{first['agent']}|{first['reward']}", _task_label((first["env"], first["split"]))
         returns.setdefault(entry, {})  # an entry whose episodes all failed still gets a (null) row

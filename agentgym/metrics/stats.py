@@ -212,6 +212,33 @@ def prob_greater(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarra
     return float((below.sum() + 0.5 * (below_or_tied - below).sum()) / (xs.size * ys.size))
 
 
+def ratio_ci(
+    numerator: Sequence[float] | np.ndarray,
+    denominator: Sequence[float] | np.ndarray,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> Interval:
+    """``sum(numerator) / sum(denominator)`` (say tokens per success) with a paired percentile
+    bootstrap interval over the units (episodes). NaN when the denominator sums to 0; a resample
+    whose denominator sums to 0 counts as +inf, so an interval may be unbounded above."""
+    num = np.asarray(numerator, dtype=float).ravel()
+    den = np.asarray(denominator, dtype=float).ravel()
+    if num.size != den.size:
+        raise ValueError(f"numerator and denominator differ in length ({num.size} vs {den.size})")
+    if num.size == 0 or den.sum() == 0:
+        return NAN_INTERVAL
+    counts = _resample_counts(np.random.default_rng(seed), num.size, n_resamples)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        replicates = (counts @ num) / (counts @ den)
+    replicates[np.isnan(replicates)] = np.inf  # 0 / 0: no successes in the resample
+    alpha = (1.0 - confidence) / 2.0
+    # inverted_cdf picks resample values: interpolating between two infinities would give NaN
+    low, high = np.quantile(replicates, [alpha, 1.0 - alpha], method="inverted_cdf")
+    return _bracket(float(num.sum() / den.sum()), low, high)
+
+
 def _resample_counts(rng: np.random.Generator, n: int, n_resamples: int) -> np.ndarray:
     """How often each of ``n`` points appears in each of ``n_resamples`` resamples with replacement."""
     # Offsetting row r's indices by r * n lets one bincount count all rows (far faster than rng.multinomial).

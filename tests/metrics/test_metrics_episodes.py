@@ -183,3 +183,24 @@ def test_summary_is_json_clean_and_deterministic():
     text = json.dumps(first, allow_nan=False)
     assert json.dumps(summarize(records, seed=3, **FAST), allow_nan=False) == text
     assert json.dumps(summarize(records, seed=4, **FAST)) != text
+
+
+def test_token_metrics_only_for_agents_that_report_tokens():
+    llm = [rec("llm", seed=s, success=s < 2, agent_info={"prompt_tokens": 100.0 * (s + 1), "completion_tokens": 10.0})
+           for s in range(4)]  # 110, 210, 310, 410 tokens; two successes
+    cells, _ = summarize(references_run() + llm, **FAST)
+    usage = metrics_of(cells, "toy|llm|env|test")
+    assert usage["tokens"]["mean"] == pytest.approx(260.0)
+    assert usage["tokens_per_success"]["mean"] == pytest.approx(1040.0 / 2)
+    assert usage["tokens_per_success"]["ci_low"] <= 520.0
+    assert "cost_usd" not in usage  # a local model charges nothing
+    assert "tokens" not in metrics_of(cells, "toy|random|env|test")
+    json.dumps(cells, allow_nan=False)
+
+
+def test_tokens_per_success_is_undefined_without_successes_and_costs_show_when_charged():
+    llm = [rec("llm", seed=s, success=False, agent_info={"prompt_tokens": 50.0, "cost_usd": 0.002}) for s in range(3)]
+    cells, _ = summarize(references_run() + llm, **FAST)
+    usage = metrics_of(cells, "toy|llm|env|test")
+    assert usage["tokens"]["mean"] == 50.0 and usage["tokens_per_success"] is None
+    assert usage["cost_usd"]["mean"] == pytest.approx(0.002)

@@ -230,3 +230,18 @@ def test_pass_hat_k_decreases_with_k(trials):
     assert all(a >= b - 1e-12 for a, b in zip(values, values[1:]))
     # pass^1 is the plain success rate averaged over seeds.
     assert values[0] == pytest.approx(np.mean([np.mean(t) for t in trials]))
+
+
+def test_ratio_ci_is_the_ratio_of_sums_with_a_paired_bootstrap():
+    from agentgym.metrics.stats import ratio_ci
+
+    tokens, wins = np.array([100.0, 300.0, 200.0, 400.0]), np.array([1.0, 0.0, 1.0, 1.0])
+    interval = ratio_ci(tokens, wins, n_resamples=500, seed=1)
+    assert interval.mean == pytest.approx(1000.0 / 3)
+    assert interval.low <= interval.mean <= interval.high
+    assert ratio_ci(tokens, wins, n_resamples=500, seed=1) == interval  # seeded
+    assert ratio_ci(tokens, np.ones(4), n_resamples=500).mean == pytest.approx(tokens.mean())
+    assert math.isnan(ratio_ci(tokens, np.zeros(4)).mean)
+    assert math.isinf(ratio_ci([1.0, 1.0], [1.0, 0.0], n_resamples=500).high)  # a resample may hold no success
+    with pytest.raises(ValueError, match="differ in length"):
+        ratio_ci([1.0], [1.0, 2.0])

@@ -181,13 +181,18 @@ def _resolve_model(model: str, local_files_only: bool) -> str:
 class TransformersBackend:
     """A causal LM from transformers. ``model``: ``default`` (SmolLM2-135M-Instruct), a local folder,
     a hub id (from the local HF cache unless ``local_files_only=False``), or a loaded model
-    (then pass ``tokenizer`` too)."""
+    (then pass ``tokenizer`` too).
+
+    ``dtype`` defaults to float32 on every device, where greedy answers do not depend on the
+    levers (checked on CPU and CUDA). ``bfloat16``/``float16`` halve memory and are faster on a
+    GPU, but a padded batch then rounds differently from a single row, and near-ties can break
+    the other way; ``auto`` takes the checkpoint's own dtype."""
 
     name = "transformers"
     supports_score = True
 
     def __init__(self, model: Any = "default", *, tokenizer: Any = None, device: str = "auto",
-                 dtype: str = "auto", batch: bool = True, prefix_cache: bool = True, max_batch: int = 16,
+                 dtype: str = "float32", batch: bool = True, prefix_cache: bool = True, max_batch: int = 16,
                  cache_tokens: int = 32768, local_files_only: bool = True, trust_remote_code: bool = False,
                  prefill_slack: float | None = None) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -198,8 +203,7 @@ class TransformersBackend:
         self.model_name = model if isinstance(model, str) else getattr(model, "name_or_path", type(model).__name__)
         if isinstance(model, str):
             source = _resolve_model(model, local_files_only)
-            dtypes = {"auto": torch.bfloat16 if self.device.type == "cuda" else torch.float32,
-                      "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+            dtypes = {"auto": "auto", "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
             if dtype not in dtypes:
                 raise ValueError(f"dtype must be one of {sorted(dtypes)}, not {dtype!r}")
             torch_dtype = dtypes[dtype]
