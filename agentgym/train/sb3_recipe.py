@@ -2,8 +2,8 @@
 
 The model trains on the env card's train split (cached by config: a second call with the same
 config trains nothing), and the run folder receives the checkpoint, the learning curve (proxy
-return of the reward variant and true success rate on held-out seeds, at intervals), the
-and the config (the CLI adds a plot of the curve).
+return of the reward variant and true success rate on held-out seeds, at intervals) and the
+config (the CLI adds a plot of the curve).
 """
 
 from __future__ import annotations

@@ -320,3 +320,15 @@ def test_default_model_converts_once_and_acts(corridor):
     print(f"default model: GGUF conversion (or cache hit) {converted:.1f} s, load from cache {loaded:.1f} s")
     assert len(decisions) == 2 and all(isinstance(d.action, str) and d.action for d in decisions)
     assert all(d.info["prompt_tokens"] > 0 for d in decisions)
+
+
+def test_agent_with_response_cache_acts_the_same_and_counts_hits(tiny, corridor, tmp_path):
+    path = tmp_path / "responses.sqlite"
+    fresh = rollout(LLMAgent(backend(tiny), max_new_tokens=6, response_cache=str(path)), corridor)
+    replayed_agent = LLMAgent(backend(tiny), max_new_tokens=6, response_cache=str(path))
+    replayed = rollout(replayed_agent, corridor)
+    assert [[d.action for d in step] for step in replayed] == [[d.action for d in step] for step in fresh]
+    assert all(d.info["cache_hits"] == d.info["llm_calls"] > 0 for step in replayed for d in step)
+    assert all(d.info["cache_hits"] == 0 for step in fresh for d in step)
+    assert replayed_agent.backend.misses == 0
+    assert len(replayed_agent.backend.cache) >= 3

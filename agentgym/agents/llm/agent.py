@@ -10,8 +10,9 @@ Modes:
   ``Action: <action>`` as its answer, and the best one is taken (needs enumerable actions).
 
 Each :class:`~agentgym.agents.base.Decision` carries numeric ``prompt_tokens``,
-``completion_tokens``, ``cached_tokens``, ``latency_s``, ``llm_calls``, ``retries`` and
-``cost_usd`` (summed per episode by the runner), plus the text ``prompt`` (template tag),
+``completion_tokens``, ``cached_tokens``, ``latency_s``, ``llm_calls``, ``retries``,
+``cache_hits`` (answers replayed from the response cache) and ``cost_usd`` (summed per episode
+by the runner), plus the text ``prompt`` (template tag),
 ``answer`` and, with reasoning, ``rationale``.
 """
 
@@ -60,6 +61,9 @@ class LLMAgent(Agent):
         reasoning: ask for ``Thought:`` then ``Action:``; the thought goes to ``Decision.info["rationale"]``.
         prompt: template override: a file path, a family name, or the template text itself.
         seed: salt of the per-episode sampling streams.
+        response_cache: keep answers on disk and replay them when the same model gets the same chat
+            with the same decoding parameters (:mod:`~agentgym.agents.llm.response_cache`): ``true``
+            for ``$AGENTGYM_CACHE/llm/responses.sqlite``, or a file path; off by default.
         **backend_options: passed to the backend (transformers: ``device``, ``dtype``, ``batch``,
             ``prefix_cache``, ``max_batch``, ``cache_tokens``, ``local_files_only``).
 
@@ -74,7 +78,7 @@ class LLMAgent(Agent):
     def __init__(self, backend: str | Backend = "transformers", model: str = "default", mode: str = "generate", *,
                  max_new_tokens: int = 24, temperature: float = 0.0, history: int = 4, window: str = "block",
                  retries: int = 1, reasoning: bool = False, prompt: str | None = None, seed: int = 0,
-                 **backend_options: Any) -> None:
+                 response_cache: bool | str | None = None, **backend_options: Any) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if window not in ("block", "sliding"):
@@ -85,7 +89,8 @@ class LLMAgent(Agent):
         self.history, self.window, self.retries, self.reasoning = history, window, retries, reasoning
         self.prompt, self.seed = prompt, seed
         self._backend_spec, self._model, self._backend_options = backend, model, backend_options
-        self._backend: Backend | None = None if isinstance(backend, str) else backend
+        self._response_cache = response_cache
+        self._backend: Backend | None = None if isinstance(backend, str) else self._cached(lambda: backend)
         self._episodes: OrderedDict[str, _Episode] = OrderedDict()
         self._templates: dict[str | None, PromptTemplate] = {}
 
@@ -93,8 +98,15 @@ class LLMAgent(Agent):
     def backend(self) -> Backend:
         """The backend, built (and its model loaded) on first use."""
         if self._backend is None:
-            self._backend = make_backend(self._backend_spec, self._model, **self._backend_options)
+            self._backend = self._cached(lambda: make_backend(self._backend_spec, self._model,
+                                                              **self._backend_options))
         return self._backend
+
+    def _cached(self, build: Any) -> Backend:
+        """The backend ``build`` makes, behind the response cache when one is asked for (then built lazily)."""
+        if not self._response_cache:
+            return build()
+        return _with_cache(self._backend_spec, self._model, self._backend_options, self._response_cache, build)
 
     def _template(self, family: str | None) -> PromptTemplate:
         if family not in self._templates:
@@ -144,6 +156,7 @@ class LLMAgent(Agent):
             decisions.append(Decision(actions[best], {
                 "prompt_tokens": scores.prompt_tokens, "completion_tokens": 0, "cached_tokens": scores.cached_tokens,
                 "latency_s": scores.latency_s, "llm_calls": 1, "retries": 0, "cost_usd": scores.cost_usd,
+                "cache_hits": int(scores.from_cache),
                 "scores": dict(zip(actions, (round(value, 4) for value in normalized))),
             }))
         return decisions
@@ -153,7 +166,7 @@ class LLMAgent(Agent):
         admissible = [turn.info.get("admissible_actions") for turn in turns]
         admissible = [list(map(str, a)) if isinstance(a, list) and a else None for a in admissible]
         infos = [{"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "latency_s": 0.0, "llm_calls": 0,
-                  "retries": 0, "cost_usd": 0.0} for _ in turns]
+                  "retries": 0, "cost_usd": 0.0, "cache_hits": 0} for _ in turns]
         answers: list[Any] = [None] * len(turns)
         pending = list(range(len(turns)))
         for attempt in range(self.retries + 1):
@@ -169,6 +182,7 @@ class LLMAgent(Agent):
                 info["latency_s"] += completion.latency_s
                 info["cost_usd"] += completion.cost_usd
                 info["llm_calls"] += 1
+                info["cache_hits"] += int(getattr(completion, "from_cache", False))
                 info["retries"] += attempt > 0
                 parsed = parse_answer(completion.text, admissible[i])
                 answers[i] = (parsed, completion.text)
@@ -192,3 +206,30 @@ class LLMAgent(Agent):
         if self._backend is not None:
             self._backend.close()
             self._backend = None
+
+
+# Backend options that change speed, not answers (left out of the response cache's key).
+_SPEED_ONLY = {"batch", "prefix_cache", "max_batch", "cache_tokens", "prefill_slack", "local_files_only",
+               "timeout_s", "max_retries", "backoff_s", "concurrency", "api_key_env",
+               "max_retry_after_s", "max_backoff_s", "sleep", "price_per_1k_prompt", "price_per_1k_completion"}
+
+
+def _with_cache(backend: str | Backend, model: str, options: dict[str, Any], where: bool | str,
+                build: Any) -> Backend:
+    from agentgym.agents.llm.response_cache import CachingBackend, ResponseCache
+
+    if isinstance(backend, str):
+        kind = backend
+    else:
+        kind = getattr(backend, "name", type(backend).__name__)
+        model = getattr(backend, "model_name", model)
+    if kind == "transformers" and model == "default":
+        from agentgym.agents.llm.default_model import default_model_dir
+
+        model = f"default:{default_model_dir(convert=False).name}"  # names the GGUF file's fingerprint
+    answers_depend_on = {key: value for key, value in sorted(options.items())
+                         if key not in _SPEED_ONLY and not callable(value)}
+    identity = {"backend": kind, "model": str(model), **answers_depend_on}
+    cache = ResponseCache(None if where is True else where)
+    supports_score = True if isinstance(backend, str) else getattr(backend, "supports_score", True)
+    return CachingBackend(build, identity, cache, name=f"cached-{kind}", supports_score=supports_score)

@@ -30,6 +30,8 @@ class Completion:
     cost_usd: float = 0.0
     cached_tokens: int = 0
     """Prompt tokens whose key/value cache was reused rather than recomputed (included in prompt_tokens)."""
+    from_cache: bool = False
+    """Replayed from the on-disk response cache (no model call)."""
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Scores:
     latency_s: float = 0.0
     cost_usd: float = 0.0
     cached_tokens: int = 0
+    from_cache: bool = False
 
     def normalized(self) -> list[float]:
         return [lp / max(n, 1) for lp, n in zip(self.logprobs, self.tokens, strict=True)]
