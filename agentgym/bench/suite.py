@@ -157,6 +157,36 @@ def suite_hash(suite: Suite) -> str:
     return sha256_text(canonical_json(suite.model_dump(mode="json")))
 
 
+def with_agents(suite: Suite, names: list[str], kwargs: dict[str, Any] | None = None,
+                name: str | None = None) -> Suite:
+    """The suite with ``names`` (agents/*.yaml) as its agents, e.g. from the command line.
+
+    ``kwargs`` are merged into each agent's own (say another model); such an agent is renamed
+    ``name`` (one agent only) or ``<name>-<hash of kwargs>``, so that its results never pass
+    for the unchanged agent's. Env entries that pick agents by name keep those still present."""
+    if not names:
+        raise SpecError("name at least one agent")
+    if name is not None and (len(names) != 1 or not kwargs):
+        raise SpecError("an agent name goes with one agent and its kwargs")
+    specs, renamed = [], {}
+    for agent in names:
+        spec = agent_spec(agent)
+        if kwargs:
+            new_name = name or f"{spec.name}-{sha256_text(canonical_json(kwargs))[:8]}"
+            try:
+                plain_name("agent", new_name)
+            except ValueError as exc:
+                raise SpecError(str(exc)) from None
+            renamed[spec.name] = new_name
+            spec = spec.model_copy(update={"kwargs": {**spec.kwargs, **kwargs}, "name": new_name})
+        specs.append(spec)
+    present = {spec.name for spec in specs}
+    envs = [entry.model_copy(update={"agents": [renamed.get(a, a) for a in entry.agents
+                                                if renamed.get(a, a) in present]})
+            if isinstance(entry, EnvEntry) and entry.agents is not None else entry for entry in suite.envs]
+    return suite.model_copy(update={"agents": specs, "envs": envs})
+
+
 def _agents_for(entry: EnvEntry, agents: list[AgentSpec]) -> list[AgentSpec]:
     if entry.agents is None:
         return agents

@@ -63,12 +63,34 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     _load_env_dirs(args.envs)
     suite = load_suite(args.suite)
+    if args.agent:
+        from agentgym.agents.registry import load_agent_specs
+        from agentgym.bench.suite import with_agents
+
+        for folder in args.agents or []:
+            load_agent_specs(Path(folder))
+        suite = with_agents(suite, args.agent, _json_object(args.agent_kwargs, "--agent-kwargs"), args.agent_name)
+    elif args.agent_kwargs or args.agent_name:
+        raise AgentGymError("--agent-kwargs and --agent-name go with --agent")
     out = Path(args.out) if args.out else Path("runs") / f"{suite.name}-{datetime.now():%Y%m%d-%H%M%S}"
     outcome = run_suite(suite, out, executor=args.executor, workers=args.workers, resume=args.resume,
                         env_dirs=args.envs, agent_dirs=args.agents, progress=not args.no_progress)
     if args.leaderboard:
         _submit(outcome.results_path, Path(args.leaderboard), args.label)
     return 0
+
+
+def _json_object(text: str | None, option: str) -> dict | None:
+    """The JSON object an option holds (None when the option is not given), or a clear error."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AgentGymError(f"{option} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise AgentGymError(f"{option} must be a JSON object, not {type(value).__name__}")
+    return value
 
 
 def _submit(results: Path, board: Path, label: str | None) -> None:
@@ -85,9 +107,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     _load_env_dirs(args.envs)
     out = Path(args.out) if args.out else Path("runs") / f"train-{datetime.now():%Y%m%d-%H%M%S}"
     outcome = train_recipe(args.env_id, out, algo=args.algo, policy=args.policy, reward=args.reward,
-                           reward_kwargs=json.loads(args.reward_kwargs) if args.reward_kwargs else None,
+                           reward_kwargs=_json_object(args.reward_kwargs, "--reward-kwargs"),
                            total_timesteps=args.steps, seed=args.seed, n_envs=args.n_envs,
-                           hyperparams=json.loads(args.hyperparams) if args.hyperparams else None,
+                           hyperparams=_json_object(args.hyperparams, "--hyperparams"),
                            eval_every=args.eval_every, eval_episodes=args.eval_episodes)
     print(format_curve(outcome.curve))
     plot_learning_curves({f"{args.algo} on {args.env_id} ({args.reward}, seed {args.seed})": outcome.curve},
@@ -154,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
     p.add_argument("--agents", action="append", metavar="DIR", help="folder of YAML agent specs (repeatable)")
+    p.add_argument("--agent", action="append", metavar="NAME",
+                   help="run this agent (agents/*.yaml, agentgym list agents) instead of the suite's own "
+                        "(repeatable); recipes and references stay")
+    p.add_argument("--agent-kwargs", metavar="JSON",
+                   help="JSON object merged into the kwargs of every --agent, e.g. "
+                        "'{\"model\": \"HuggingFaceTB/SmolLM2-360M-Instruct\"}' or "
+                        "'{\"backend\": \"openai\", \"base_url\": \"http://127.0.0.1:8000/v1\", \"model\": \"m\"}'; "
+                        "the agent is renamed NAME-<hash> (or --agent-name)")
+    p.add_argument("--agent-name", help="name of the one --agent given --agent-kwargs")
     p.add_argument("--leaderboard", metavar="PATH", help="submit the results to this leaderboard when done")
     p.add_argument("--label", help="label of the leaderboard submission")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -172,3 +172,20 @@ def test_process_workers_share_the_cores(monkeypatch):
         assert os.environ["OMP_NUM_THREADS"] == "1" and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_with_agents_renames_changed_agents_and_keeps_env_picks(corridor):
+    from agentgym.bench.suite import with_agents
+
+    suite = _suite(corridor, agents=["random", "oracle"], envs=[{"id": corridor, "agents": ["random"]}])
+    changed = with_agents(suite, ["random"], {"seed": 3})
+    (spec,) = changed.agents
+    assert spec.name.startswith("random-") and spec.kwargs["seed"] == 3
+    assert changed.envs[0].agents == [spec.name]  # the env's pick follows the rename
+    assert with_agents(suite, ["random"], {"seed": 3}).agents[0].name == spec.name  # stable name
+    assert with_agents(suite, ["random"], {"seed": 4}).agents[0].name != spec.name
+    assert with_agents(suite, ["oracle"]).envs[0].agents == []  # the env picked an agent no longer run
+    with pytest.raises(SpecError, match="one agent and its kwargs"):
+        with_agents(suite, ["random", "oracle"], {"seed": 1}, name="two")
+    with pytest.raises(SpecError, match=r"contain no '\|'"):
+        with_agents(suite, ["random"], {"seed": 1}, name="a/b")

@@ -48,6 +48,22 @@ def test_errors_are_one_clear_line(tmp_path):
     assert result.returncode == 2 and "did you mean 'agentgym/FrozenLake-v0'" in result.stderr
 
 
+def test_run_swaps_in_agents_from_the_command_line(tmp_path):
+    run = agentgym("run", "smoke", "--out", "runs/swap", "--agent", "random", "--agent-kwargs", '{"seed": 7}',
+                   "--agent-name", "random-s7", "--no-progress", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    results = json.loads((tmp_path / "runs" / "swap" / "results.json").read_text())
+    agents = {(c["agent"], c.get("reference", False)) for c in results["cells"]}
+    assert agents == {("random-s7", False), ("random", True), ("oracle", True)}
+    suite = json.loads((tmp_path / "runs" / "swap" / "suite.json").read_text())  # what ran, as run
+    spec = [a for a in suite["spec"]["agents"] if a["name"] == "random-s7"][0]
+    assert spec["kwargs"] == {"view": "vector", "seed": 7}
+    bad = agentgym("run", "smoke", "--agent", "random", "--agent-kwargs", "{seed: 7}", cwd=tmp_path)
+    assert bad.returncode == 2 and "--agent-kwargs is not valid JSON" in bad.stderr
+    lonely = agentgym("run", "smoke", "--agent-name", "x", cwd=tmp_path)
+    assert lonely.returncode == 2 and "go with --agent" in lonely.stderr
+
+
 def test_arena_command_rates_three_agents(tmp_path):
     result = agentgym("arena", "random", "heuristic", "perfect", "--games", "6", "--out", "arena.json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
