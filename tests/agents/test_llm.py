@@ -54,7 +54,9 @@ def backend(tiny, batch=True, prefix_cache=True, **kwargs):
 
 
 LEVERS = [(False, False), (True, False), (False, True), (True, True)]
-SLACKS = [1.0, 100.0]  # 1.0: prompts of different lengths prefill apart, then decode together; 100: one padded batch
+# 0: every prompt prefills alone (in place), then all decode together; 1.0: prompts of equal new lengths
+# prefill together; 100: one padded batch
+SLACKS = [0.0, 1.0, 100.0]
 CHATS = [[{"role": "user", "content": "short"}],
          [{"role": "system", "content": "rules " * 9}, {"role": "user", "content": "a much longer question here"}],
          [{"role": "user", "content": "mid length one"}]]

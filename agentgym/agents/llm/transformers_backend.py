@@ -4,9 +4,9 @@ Two levers, both on by default and neither changing greedy outputs:
 
 - ``batch``: the chats of a call decode together in one padded batch (left padding, attention
   masks, explicit position ids), in chunks of ``max_batch`` rows. Their prompts run together
-  when their new-token counts are within ``prefill_slack`` of each other (default 1.25 on GPU;
-  1.0 on CPU, where a padded pass is no faster than separate ones, since a prompt is already a
-  matrix-matrix product);
+  when their new-token counts are within ``prefill_slack`` of each other: default 1.25 on GPU;
+  0 (never) on CPU, where a prompt is already a matrix-matrix product, so a padded pass saves
+  nothing and costs the copies into the batch and a masked (slower) attention;
 - ``prefix_cache``: the key/value cache of every processed prompt is kept (keyed by its token
   ids, LRU, at most ``cache_tokens`` tokens) and a later prompt that starts with the same tokens
   (the same episode one step later, or the shared instructions of another episode) reuses the
@@ -47,11 +47,20 @@ class KVBuffer:
 
     @classmethod
     def empty(cls, like: KVBuffer | tuple[int, int, torch.dtype, torch.device], rows: int, capacity: int) -> KVBuffer:
-        """Zeroed buffers shaped like ``like``: another buffer, or its :meth:`shape` tuple."""
+        """Buffers shaped like ``like`` (another buffer, or its :meth:`shape` tuple), not initialised:
+        columns past ``length`` are never read, and a padded batch zeroes its padding itself
+        (:meth:`zero`), since a masked-out value still enters attention as 0 x value."""
         layers, heads, dim, dtype, device = like.shape() if isinstance(like, KVBuffer) else like
-        keys = [torch.zeros((rows, heads, capacity, dim), dtype=dtype, device=device) for _ in range(layers)]
-        values = [torch.zeros_like(k) for k in keys]
+        keys = [torch.empty((rows, heads, capacity, dim), dtype=dtype, device=device) for _ in range(layers)]
+        values = [torch.empty_like(k) for k in keys]
         return cls(keys, values, 0)
+
+    def zero(self, row: int, begin: int, end: int) -> None:
+        """Zero columns ``begin:end`` of row ``row`` (padding)."""
+        if end > begin:
+            for store in (self.keys, self.values):
+                for tensor in store:
+                    tensor[row, :, begin:end] = 0
 
     def shape(self) -> tuple[int, int, int, torch.dtype, torch.device]:
         """(layers, key/value heads, head dim, dtype, device)."""
@@ -70,7 +79,7 @@ class KVBuffer:
         for layer in range(len(self.keys)):
             for store in (self.keys, self.values):
                 old = store[layer]
-                grown = old.new_zeros((old.shape[0], old.shape[1], capacity, old.shape[3]))
+                grown = old.new_empty((old.shape[0], old.shape[1], capacity, old.shape[3]))
                 grown[:, :, : self.length] = old[:, :, : self.length]
                 store[layer] = grown
 
@@ -150,17 +159,18 @@ class PrefixCache:
         tokens, buffer = self.entries[best_key]
         return best, buffer, best_key, best == len(tokens)
 
-    def store(self, ids: np.ndarray, buffer: KVBuffer, supersedes: int | None) -> None:
+    def store(self, ids: np.ndarray, buffer: KVBuffer, supersedes: int | None) -> int:
         """Keep ``buffer`` (its first ``len(ids)`` columns) under ``ids``; drops ``supersedes`` when
-        ``ids`` extends it (its buffer may since have been written past its length)."""
+        ``ids`` extends it (its buffer may since have been written past its length). Returns the entry id."""
         if supersedes is not None and supersedes in self.entries:
             old = self.entries[supersedes][0]
             if len(old) <= len(ids) and np.array_equal(old, ids[: len(old)]):
                 del self.entries[supersedes]  # the new entry covers it
-        self.entries[self._next] = (ids, buffer)
-        self._next += 1
+        key, self._next = self._next, self._next + 1
+        self.entries[key] = (ids, buffer)
         while sum(len(tokens) for tokens, _ in self.entries.values()) > self.max_tokens and len(self.entries) > 1:
             self.entries.popitem(last=False)
+        return key
 
     def clear(self) -> None:
         self.entries.clear()
@@ -216,7 +226,8 @@ class TransformersBackend:
         self.tokenizer = tokenizer
         self.batch, self.max_batch = batch, max(1, max_batch) if batch else 1
         self.cache = PrefixCache(cache_tokens) if prefix_cache else None
-        self.prefill_slack = prefill_slack if prefill_slack is not None else 1.25 if self.device.type == "cuda" else 1.0
+        self._scratch: KVBuffer | None = None
+        self.prefill_slack = prefill_slack if prefill_slack is not None else 1.25 if self.device.type == "cuda" else 0.0
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         eos = getattr(model.generation_config, "eos_token_id", None) if model.generation_config else None
         self.eos_ids = {tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
@@ -237,6 +248,14 @@ class TransformersBackend:
     def _new_buffer(self, rows: int, capacity: int) -> KVBuffer:
         return KVBuffer.empty(self.kv_shape, rows, capacity)
 
+    def _scratch_buffer(self, rows: int, capacity: int) -> KVBuffer:
+        """A batch buffer for one pass or one decoding, reused across calls: a fresh allocation of
+        this size every step costs more (first-touch page faults on CPU) than the work it holds."""
+        scratch = self._scratch
+        if scratch is None or scratch.keys[0].shape[0] < rows or scratch.capacity < capacity:
+            scratch = self._scratch = self._new_buffer(max(rows, self.max_batch), capacity + capacity // 4)
+        return KVBuffer([k[:rows] for k in scratch.keys], [v[:rows] for v in scratch.values], 0)
+
     def _extend(self, row: KVBuffer, new: np.ndarray) -> torch.Tensor:
         """Run ``new`` tokens after a one-row buffer's contents, in place: the last token's logits [1, vocab].
         No padding, so no attention mask: the causal mask follows from the buffer's length."""
@@ -252,11 +271,12 @@ class TransformersBackend:
         ``[pad][contents][pad][new]``; each row's new keys/values are then appended to its buffer."""
         past, counts = [row.length for row in rows], [len(new) for new in news]
         b, p_max, n_max = len(rows), max(past), max(counts)
-        batch = self._new_buffer(b, p_max + n_max)
+        batch = self._scratch_buffer(b, p_max + n_max)
         ids = torch.full((b, n_max), self.pad_id, dtype=torch.long)
         mask = torch.zeros((b, p_max + n_max), dtype=torch.long)
         positions = torch.zeros((b, n_max), dtype=torch.long)
         for j, (row, p, n) in enumerate(zip(rows, past, counts)):
+            batch.zero(j, 0, p_max - p)
             batch.write(j, p_max - p, row, 0, 0, p)
             ids[j, n_max - n:] = torch.as_tensor(news[j], dtype=torch.long)
             mask[j, p_max - p: p_max] = 1
@@ -289,39 +309,51 @@ class TransformersBackend:
         one-row buffer per prompt holding it, with room for ``reserve`` more tokens, reused lengths).
 
         A prompt that extends the whole of a cached one continues in that entry's buffer; one that
-        shares only part of an entry (or an entry another prompt of this call continues) copies that
-        part. All copies are taken before any pass, so no pass overwrites what another row reads."""
-        rows: list[KVBuffer] = []
-        reused: list[int] = []
-        sources: list[int | None] = []
+        shares only part of an entry, or an entry that another prompt of this call holds, copies
+        that part. Prompts that run alone run one after the other, each stored before the next is
+        looked up, so prompts of one call share their common parts (the instructions, or the same
+        first observation); prompts that run together (``prefill_slack``) are looked up first."""
         claimed: set[int] = set()
-        for ids in prompts:
-            need = len(ids) + reserve
-            n, source, key, whole = self.cache.lookup(ids) if self.cache is not None else (0, None, None, False)
-            if source is not None and whole and key not in claimed:
-                claimed.add(key)
-                source.length = n  # drop what decoding wrote after the prompt
-                source.reserve(need)
-                rows.append(source)
-            elif source is not None:
-                rows.append(source.copy_prefix(n, need))
-            else:
-                rows.append(self._new_buffer(1, need))
-            reused.append(n)
-            sources.append(key)
+        if len(prompts) == 1 or self.prefill_slack <= 0:
+            logits, rows, reused = [], [], []
+            for ids in prompts:
+                row, n, key = self._take(ids, reserve, claimed)
+                logits.append(self._extend(row, ids[n:]))
+                self._store(ids, row, key, claimed)
+                rows.append(row)
+                reused.append(n)
+            return torch.cat(logits), rows, reused
+        taken = [self._take(ids, reserve, claimed) for ids in prompts]
+        rows, reused = [row for row, _, _ in taken], [n for _, n, _ in taken]
         news = [ids[n:] for ids, n in zip(prompts, reused)]
-        logits: list[torch.Tensor] = [torch.empty(0)] * len(prompts)
+        parts: list[torch.Tensor] = [torch.empty(0)] * len(prompts)
         for group in self._groups([len(new) for new in news], self.prefill_slack):
             if len(group) == 1:
-                logits[group[0]] = self._extend(rows[group[0]], news[group[0]])
+                parts[group[0]] = self._extend(rows[group[0]], news[group[0]])
                 continue
             together = self._extend_together([rows[i] for i in group], [news[i] for i in group])
             for j, i in enumerate(group):
-                logits[i] = together[j: j + 1]
+                parts[i] = together[j: j + 1]
+        for ids, (row, _, key) in zip(prompts, taken):
+            self._store(ids, row, key, claimed)
+        return torch.cat(parts), rows, reused
+
+    def _take(self, ids: np.ndarray, reserve: int, claimed: set[int]) -> tuple[KVBuffer, int, int | None]:
+        """The buffer a prompt runs in, holding its longest cached prefix: (buffer, reused length, entry)."""
+        need = len(ids) + reserve
+        n, source, key, whole = self.cache.lookup(ids) if self.cache is not None else (0, None, None, False)
+        if source is None:
+            return self._new_buffer(1, need), 0, None
+        if whole and key not in claimed:  # continue the entry's own buffer
+            claimed.add(key)
+            source.length = n  # drop what decoding wrote after the prompt
+            source.reserve(need)
+            return source, n, key
+        return source.copy_prefix(n, need), n, key
+
+    def _store(self, ids: np.ndarray, row: KVBuffer, source: int | None, claimed: set[int]) -> None:
         if self.cache is not None:
-            for ids, row, key in zip(prompts, rows, sources):
-                self.cache.store(ids, row, key)
-        return torch.cat(logits), rows, reused
+            claimed.add(self.cache.store(ids, row, source))  # in use this call: others copy from it
 
     # ------------------------------------------------------------- generate
     @torch.inference_mode()
@@ -344,9 +376,10 @@ class TransformersBackend:
             return rows[0], None
         lengths = [row.length for row in rows]
         p_max = max(lengths)
-        batch = self._new_buffer(len(rows), p_max + max_new_tokens)
+        batch = self._scratch_buffer(len(rows), p_max + max_new_tokens)
         mask = torch.zeros((len(rows), p_max + max_new_tokens), dtype=torch.long, device=self.device)
         for j, (row, p) in enumerate(zip(rows, lengths)):
+            batch.zero(j, 0, p_max - p)
             batch.write(j, p_max - p, row, 0, 0, p)
             mask[j, p_max - p: p_max] = 1
         batch.length = p_max
@@ -460,4 +493,4 @@ class TransformersBackend:
     def close(self) -> None:
         if self.cache is not None:
             self.cache.clear()
-        self.model = None
+        self.model = self._scratch = None
