@@ -19,6 +19,7 @@ import gymnasium as gym
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
 from agentgym.bench.suite import Cell
 from agentgym.envs.registration import make
+from agentgym.rewards import DIAGNOSTIC_KEYS
 
 NUMERIC_AGENT_INFO = (int, float)
 
@@ -36,6 +37,7 @@ class _Live:
     invalid_actions: int = 0
     reward_vector: dict[str, float] = field(default_factory=dict)
     agent_info: dict[str, float] = field(default_factory=dict)
+    reward_diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 def _base_record(cell: Cell, key: str, seed: int, repeat: int) -> dict[str, Any]:
@@ -65,6 +67,7 @@ def _finished_record(cell: Cell, live: _Live, terminated: bool, truncated: bool)
         "reward_vector": live.reward_vector, "invalid_actions": live.invalid_actions,
         "terminated": bool(terminated), "truncated": bool(truncated),
         "agent_info": live.agent_info, "wall_seconds": round(time.perf_counter() - live.started, 6),
+        **({"reward_diagnostics": live.reward_diagnostics} if live.reward_diagnostics else {}),
     }
 
 
@@ -156,6 +159,7 @@ def _run_batch(cell: Cell, batch: Sequence[tuple[str, int, int]], agent: Agent,
             episode.invalid_actions += bool(info.get("invalid_action", False))
             for name, value in info.get("reward_vector", {}).items():
                 episode.reward_vector[name] = episode.reward_vector.get(name, 0.0) + float(value)
+            episode.reward_diagnostics.update((k, info[k]) for k in DIAGNOSTIC_KEYS if info.get(k) is not None)
             for name, value in decision.info.items():
                 if isinstance(value, NUMERIC_AGENT_INFO) and not isinstance(value, bool):
                     episode.agent_info[name] = episode.agent_info.get(name, 0.0) + value

@@ -194,6 +194,11 @@ def format_table(results: dict[str, Any]) -> str:
         lines += ["", "training recipes: true outcome of the trained agents, pooled over training seeds "
                       "(two-level bootstrap CI); proxy return = the training reward's own return"]
         lines += _grid(["env", "recipe", "reward", "seeds", "n", *(t for t, _ in RECIPE_COLUMNS), "P(> env)"], rows)
+        for row in recipes:
+            for name, value in (row.get("reward_diagnostics") or {}).items():
+                shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+                lines.append(f"  {row['env'].removeprefix('agentgym/')} {row['reward']}: {name.replace('_', ' ')} "
+                             f"{shown} (held out)")
     by_agent = results["aggregates"].get("by_agent", {})
     if by_agent:
         lines.append("")

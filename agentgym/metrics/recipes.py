@@ -66,10 +66,14 @@ def summarize_recipes(records: Sequence[Mapping[str, Any]], *, confidence: float
             metrics[name] = None if np.isnan(interval.mean) else interval.as_dict()
         returns[(env, split, recipe, reward)] = np.concatenate(
             [METRICS.get("return")(recs, references) for recs in ok.values()] or [np.empty(0)])
+        diagnostics: dict[str, Any] = {}
+        for recs in ok.values():  # the variant's own figures (say its reward model's accuracy)
+            for record in recs:
+                diagnostics.update(record.get("reward_diagnostics") or {})
         rows.append({"env": env, "split": split, "recipe": recipe, "reward": reward,
                      "train_seeds": sorted(by_seed), "episodes": sum(len(r) for r in ok.values()),
                      "failed": sum(len(r) for r in by_seed.values()) - sum(len(r) for r in ok.values()),
-                     "metrics": metrics})
+                     "metrics": metrics, **({"reward_diagnostics": diagnostics} if diagnostics else {})})
     for row in rows:
         baseline = returns.get((row["env"], row["split"], row["recipe"], BASELINE_REWARD))
         mine = returns[(row["env"], row["split"], row["recipe"], row["reward"])]

@@ -13,6 +13,10 @@ import gymnasium as gym
 from agentgym.core.registry import Registry
 
 REWARDS: Registry[type[gym.Wrapper]] = Registry("reward")
+
+DIAGNOSTIC_KEYS = ("reward_model_accuracy",)
+"""``info`` keys a variant may set to describe itself (not the episode); the runner keeps them in
+the episode record's ``reward_diagnostics`` and results show them beside the variant."""
 REWARDS.add("env", "agentgym.rewards.basic:EnvReward")
 REWARDS.add("sparse", "agentgym.rewards.basic:SparseReward")
 REWARDS.add("weighted", "agentgym.rewards.basic:WeightedReward")

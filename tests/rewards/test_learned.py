@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -168,3 +169,25 @@ def test_weighted_matches_mo_gymnasium_linear_reward():
             if done or cut:
                 break
     assert compared > 50
+
+
+def test_runner_keeps_the_reward_models_accuracy_and_results_show_it(tmp_path):
+    from agentgym.bench.results import format_table
+    from agentgym.bench.run import run_suite
+    from agentgym.bench.suite import Suite
+    from agentgym.metrics.recipes import summarize_recipes
+
+    suite = Suite.model_validate({"name": "rm", "envs": [LAKE], "agents": ["random"], "rewards": ["env", "learned"],
+                                  "episodes": 4, "references": False})
+    outcome = run_suite(suite, tmp_path / "run", progress=False, print_table=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()]
+    accuracy = agentgym.make(LAKE, reward="learned").accuracy
+    assert {r["reward"]: r.get("reward_diagnostics") for r in records} == {
+        "env": None, "learned": {"reward_model_accuracy": accuracy}}
+    as_recipe = [{**r, "recipe": "x", "train_seed": 0} for r in records]
+    rows = {row["reward"]: row for row in summarize_recipes(as_recipe, n_resamples=200)}
+    assert rows["learned"]["reward_diagnostics"] == {"reward_model_accuracy": accuracy}
+    assert "reward_diagnostics" not in rows["env"]
+    shown = format_table({**outcome.results, "aggregates": {**outcome.results["aggregates"],
+                                                             "recipes": list(rows.values())}})
+    assert f"FrozenLake-v0 learned: reward model accuracy {accuracy:.3f} (held out)" in shown
