@@ -21,33 +21,18 @@ import time
 
 import torch
 
+from agentgym.agents.llm.random_model import random_llama
 from agentgym.agents.llm.transformers_backend import TransformersBackend
 
 LEVERS = {"plain": (False, False), "batch": (True, False), "prefix": (False, True), "both": (True, True)}
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
 def random_model(layers: int, dtype: torch.dtype):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    vocab = {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    vocab.update({token: len(vocab) + i for i, token in enumerate(specials)})
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    core.add_special_tokens(specials)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|im_end|>",
-                                        unk_token="<|endoftext|>")
-    tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=576, intermediate_size=1536, num_hidden_layers=layers,
-                         num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
-                         initializer_range=0.2, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config).to(dtype).eval(), tokenizer
+    """SmolLM2-135M's shape with random weights (tied embeddings), and the byte tokenizer."""
+    model, tokenizer = random_llama(hidden_size=576, intermediate_size=1536, num_hidden_layers=layers,
+                                    num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
+                                    initializer_range=0.2, tie_word_embeddings=True)
+    return model.to(dtype), tokenizer
 
 
 def main() -> None:

@@ -17,35 +17,17 @@ import agentgym  # noqa: E402
 from agentgym.agents.base import EpisodeContext, Turn  # noqa: E402
 from agentgym.agents.llm import Completion, LLMAgent  # noqa: E402
 from agentgym.agents.llm.prompts import FAMILIES, builtin_template, load_template, parse_answer, visible_history  # noqa: E402
+from agentgym.agents.llm.random_model import random_llama  # noqa: E402
 from agentgym.agents.llm.transformers_backend import TransformersBackend  # noqa: E402
 from agentgym.agents.registry import agent_spec, make_agent  # noqa: E402
-
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
 @pytest.fixture(scope="module")
 def tiny():
     """A byte-level tokenizer (no merges) and a 2-layer Llama with wide random weights (no near-ties)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    vocab = {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    vocab.update({token: len(vocab) + i for i, token in enumerate(specials)})
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    core.add_special_tokens(specials)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|im_end|>",
-                                        unk_token="<|endoftext|>")
-    tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                         initializer_range=0.3, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config).eval(), tokenizer
+    return random_llama(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, max_position_embeddings=4096, initializer_range=0.3,
+                        tie_word_embeddings=False)
 
 
 def backend(tiny, batch=True, prefix_cache=True, **kwargs):

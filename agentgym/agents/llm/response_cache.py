@@ -109,28 +109,23 @@ class CachingBackend:
         keys = [self._key("generate", chat, max_new_tokens=max_new_tokens, temperature=temperature,
                           stop=list(stop or []), seed=seed if temperature > 0 else None)
                 for chat, seed in zip(chats, seeds)]
-        found = self.cache.get_many(keys)
-        missing = [i for i, key in enumerate(keys) if key not in found]
-        fresh: dict[int, Completion] = {}
-        if missing:
-            answers = self.backend.generate([chats[i] for i in missing], max_new_tokens=max_new_tokens,
-                                            temperature=temperature, seeds=[seeds[i] for i in missing], stop=stop)
-            fresh = dict(zip(missing, answers))
-            self.cache.put_many({keys[i]: dataclasses.asdict(answer) for i, answer in fresh.items()})
-        self.hits, self.misses = self.hits + len(keys) - len(missing), self.misses + len(missing)
-        return [fresh[i] if i in fresh else _replayed(Completion, found[key]) for i, key in enumerate(keys)]
+        return self._answer(keys, Completion, lambda missing: self.backend.generate(
+            [chats[i] for i in missing], max_new_tokens=max_new_tokens, temperature=temperature,
+            seeds=[seeds[i] for i in missing], stop=stop))
 
     def score(self, chats: list[Chat], candidates: list[list[str]]) -> list[Scores]:
         keys = [self._key("score", chat, candidates=list(options)) for chat, options in zip(chats, candidates)]
+        return self._answer(keys, Scores, lambda missing: self.backend.score(
+            [chats[i] for i in missing], [candidates[i] for i in missing]))
+
+    def _answer(self, keys: list[str], kind: type, ask: Callable[[list[int]], list[Any]]) -> list[Any]:
+        """Stored answers for the keys found; ``ask(indices)`` answers the rest in one batch, then stored."""
         found = self.cache.get_many(keys)
         missing = [i for i, key in enumerate(keys) if key not in found]
-        fresh: dict[int, Scores] = {}
-        if missing:
-            answers = self.backend.score([chats[i] for i in missing], [candidates[i] for i in missing])
-            fresh = dict(zip(missing, answers))
-            self.cache.put_many({keys[i]: dataclasses.asdict(answer) for i, answer in fresh.items()})
+        fresh = dict(zip(missing, ask(missing))) if missing else {}
+        self.cache.put_many({keys[i]: dataclasses.asdict(answer) for i, answer in fresh.items()})
         self.hits, self.misses = self.hits + len(keys) - len(missing), self.misses + len(missing)
-        return [fresh[i] if i in fresh else _replayed(Scores, found[key]) for i, key in enumerate(keys)]
+        return [fresh[i] if i in fresh else _replayed(kind, found[key]) for i, key in enumerate(keys)]
 
     def close(self) -> None:
         if self._backend is not None:

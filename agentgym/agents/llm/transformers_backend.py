@@ -266,29 +266,38 @@ class TransformersBackend:
                          logits_to_keep=1)
         return out.logits[:, -1].float()
 
+    def _pack(self, rows: list[KVBuffer], extra: int) -> tuple[KVBuffer, torch.Tensor]:
+        """The rows' contents right-aligned in one (scratch) batch buffer with ``extra`` free columns
+        after them, and the 2D attention mask marking the contents (padding zeroed, masked out)."""
+        past = [row.length for row in rows]
+        p_max = max(past)
+        batch = self._scratch_buffer(len(rows), p_max + extra)
+        mask = torch.zeros((len(rows), p_max + extra), dtype=torch.long, device=self.device)
+        for j, (row, p) in enumerate(zip(rows, past)):
+            batch.zero(j, 0, p_max - p)
+            batch.write(j, p_max - p, row, 0, 0, p)
+            mask[j, p_max - p: p_max] = 1
+        batch.length = p_max
+        return batch, mask
+
     def _extend_together(self, rows: list[KVBuffer], news: list[np.ndarray]) -> torch.Tensor:
         """Run each row's new tokens after its contents in one padded pass laid out
         ``[pad][contents][pad][new]``; each row's new keys/values are then appended to its buffer."""
         past, counts = [row.length for row in rows], [len(new) for new in news]
-        b, p_max, n_max = len(rows), max(past), max(counts)
-        batch = self._scratch_buffer(b, p_max + n_max)
+        b, n_max = len(rows), max(counts)
+        batch, mask = self._pack(rows, n_max)
+        end = batch.length + n_max
         ids = torch.full((b, n_max), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((b, p_max + n_max), dtype=torch.long)
         positions = torch.zeros((b, n_max), dtype=torch.long)
-        for j, (row, p, n) in enumerate(zip(rows, past, counts)):
-            batch.zero(j, 0, p_max - p)
-            batch.write(j, p_max - p, row, 0, 0, p)
+        for j, (p, n) in enumerate(zip(past, counts)):
             ids[j, n_max - n:] = torch.as_tensor(news[j], dtype=torch.long)
-            mask[j, p_max - p: p_max] = 1
-            mask[j, p_max + n_max - n:] = 1
+            mask[j, end - n:] = 1
             positions[j, n_max - n:] = torch.arange(p, p + n)
-        batch.length = p_max
-        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                         position_ids=positions.to(self.device), past_key_values=batch.cache(), use_cache=True,
-                         logits_to_keep=1)
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask, position_ids=positions.to(self.device),
+                         past_key_values=batch.cache(), use_cache=True, logits_to_keep=1)
         for j, (row, p, n) in enumerate(zip(rows, past, counts)):
             row.reserve(p + n)
-            row.write(0, p, batch, j, p_max + n_max - n, p_max + n_max)
+            row.write(0, p, batch, j, end - n, end)
             row.length = p + n
         return out.logits[:, -1].float()
 
@@ -372,18 +381,7 @@ class TransformersBackend:
         """(buffer, 2D attention mask or None) to decode from: a single row decodes in its own buffer
         (after the prompt, which stays cached: only the prompt's length counts); several rows are
         packed once, right-aligned, into one buffer with room for the answers."""
-        if len(rows) == 1:
-            return rows[0], None
-        lengths = [row.length for row in rows]
-        p_max = max(lengths)
-        batch = self._scratch_buffer(len(rows), p_max + max_new_tokens)
-        mask = torch.zeros((len(rows), p_max + max_new_tokens), dtype=torch.long, device=self.device)
-        for j, (row, p) in enumerate(zip(rows, lengths)):
-            batch.zero(j, 0, p_max - p)
-            batch.write(j, p_max - p, row, 0, 0, p)
-            mask[j, p_max - p: p_max] = 1
-        batch.length = p_max
-        return batch, mask
+        return (rows[0], None) if len(rows) == 1 else self._pack(rows, max_new_tokens)
 
     def _generate_chunk(self, prompts, max_new_tokens, temperature, seeds, stop) -> list[Completion]:
         started = time.perf_counter()
