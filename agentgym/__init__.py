@@ -9,11 +9,12 @@ Example:
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
 from agentgym.envs.base import AgentGymEnv
 from agentgym.envs.card import EnvCard, RewardAspect, SeedSplit
-from agentgym.envs.registration import env_ids, env_spec, load_env_specs, make, register_env
-
-__version__ = "0.1.0"
+from agentgym.core.version import __version__
+from agentgym.envs.registration import env_ids, env_spec, load_env_specs, register_env
+from agentgym.make import make
 
 __all__ = [
+    "__version__",
     "Agent",
     "AgentGymEnv",
     "Decision",

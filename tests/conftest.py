@@ -18,6 +18,6 @@ def _isolated_cache(tmp_path_factory):
 
 @pytest.fixture()
 def corridor():
-    import toy_env
+    from agentgym.testing import toy as toy_env
 
     return toy_env.register()

@@ -26,18 +26,16 @@ Example:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from scipy.stats import binomtest
-
-from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
+from agentgym.agents.base import Agent, EpisodeContext, Turn
+from agentgym.agents.game_bots import GameBotAgent
 from agentgym.agents.registry import AGENTS, make_agent
 from agentgym.core.types import Interval
 from agentgym.envs.games import BoardGameEnv, ConnectFourEnv, TicTacToeEnv
 from agentgym.envs.registration import env_spec
+from agentgym.metrics.ratings import elo_ratings, wilson_interval
 from agentgym.metrics.stats import bootstrap_ci
 
 GAMES: dict[str, tuple[type[BoardGameEnv], str]] = {
@@ -45,34 +43,12 @@ GAMES: dict[str, tuple[type[BoardGameEnv], str]] = {
     "connect_four": (ConnectFourEnv, "agentgym/ConnectFour-v0"),
 }
 BOTS = ("heuristic", "perfect", "alphabeta")
-ELO = 400.0 / np.log(10.0)
-
-
-class GameBotAgent(Agent):
-    """A game's built-in player (``random``, ``heuristic``, ``perfect``, ``alphabeta``); reads ``episode.env``."""
-
-    name = "bot"
-
-    def __init__(self, player: str = "heuristic", view: str = "vector", seed: int = 0) -> None:
-        self.player, self.view, self.seed = player, view, seed
-        self._rngs: dict[str, np.random.Generator] = {}
-
-    def reset(self, episode: EpisodeContext) -> None:
-        self._rngs[episode.key] = episode.rng(f"bot-{self.player}-{self.seed}")
-
-    def act(self, turns: Sequence[Turn]) -> list[Decision]:
-        decisions = []
-        for turn in turns:
-            env = turn.episode.env.unwrapped
-            move = env.play_bot(self.player, self._rngs[turn.episode.key])
-            decisions.append(Decision(env.action_labels()[move] if self.view == "text" else move))
-        return decisions
 
 
 def resolve_agent_spec(spec: str | dict[str, Any]) -> str | dict[str, Any]:
     """A registered name or a spec mapping as is; an unregistered bot name as a :class:`GameBotAgent` spec."""
     if isinstance(spec, str) and spec in BOTS and spec not in AGENTS:
-        return {"name": spec, "entry_point": f"{__name__}:GameBotAgent", "kwargs": {"player": spec},
+        return {"name": spec, "entry_point": "agentgym.agents.game_bots:GameBotAgent", "kwargs": {"player": spec},
                 "description": f"the arena's built-in {spec} player"}
     return spec
 
@@ -128,66 +104,6 @@ class ArenaResult:
         return {"game": self.game, "agents": self.agents, "games_per_pair": self.games_per_pair, "seed": self.seed,
                 "pairs": pairs, "ratings": {k: v.as_dict() for k, v in self.ratings.items()},
                 "rating_anchor": self.rating_anchor, "records": [vars(r) for r in self.records]}
-
-
-def bradley_terry(points: np.ndarray, *, prior_draws: float = 1.0, iterations: int = 100) -> np.ndarray:
-    """Bradley-Terry log-strengths ``theta`` (mean 0; P(i beats j) = 1 / (1 + exp(theta_j - theta_i))).
-
-    ``points[i, j]`` are agent i's points against agent j (win 1, draw 1/2 to each side). ``prior_draws``
-    virtual draws are added between every two agents (0: the plain maximum-likelihood fit, finite only
-    when no agent is unbeaten or winless). Newton's method with step halving; ``400 / ln 10`` x theta = Elo.
-    """
-    wins = np.asarray(points, dtype=float) + prior_draws / 2 * (1 - np.eye(len(points)))
-    games = wins + wins.T
-    theta = np.zeros(len(wins))
-
-    def log_likelihood(t: np.ndarray) -> float:
-        return float(-(wins * np.logaddexp(0.0, t[None, :] - t[:, None])).sum())
-
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(theta[None, :] - theta[:, None]))  # p[i, j] = P(i beats j)
-        gradient = wins.sum(1) - (games * p).sum(1)
-        curvature = games * p * p.T
-        hessian = curvature - np.diag(curvature.sum(1))
-        step = np.linalg.lstsq(-hessian, gradient, rcond=None)[0]
-        current = log_likelihood(theta)
-        scale = 1.0
-        while scale > 1e-6 and log_likelihood(theta + scale * step) < current - 1e-12:
-            scale /= 2
-        theta = theta + scale * step
-        theta -= theta.mean()
-        if np.max(np.abs(scale * step)) < 1e-10:
-            break
-    return theta
-
-
-def _ratings(records: list[GameRecord], names: list[str], *, prior_draws: float, anchor: str | None,
-             n_bootstrap: int, seed: int) -> dict[str, Interval]:
-    """Elo-scale Bradley-Terry ratings with percentile-bootstrap intervals (games resampled within pairs)."""
-    first = np.array([names.index(r.first) for r in records])
-    second = np.array([names.index(r.second) for r in records])
-    score = np.array([0.5 if r.winner is None else float(r.winner == r.first) for r in records])
-    groups = [np.flatnonzero([r.pair == pair for r in records]) for pair in sorted({r.pair for r in records})]
-
-    def fit(games: np.ndarray) -> np.ndarray:
-        points = np.zeros((len(names), len(names)))
-        np.add.at(points, (first[games], second[games]), score[games])
-        np.add.at(points, (second[games], first[games]), 1.0 - score[games])
-        elo = ELO * bradley_terry(points, prior_draws=prior_draws)
-        return elo - elo[names.index(anchor)] + 1000.0 if anchor is not None else elo - elo.mean() + 1500.0
-
-    estimate = fit(np.arange(len(records)))
-    rng = np.random.default_rng(seed)
-    replicates = [fit(np.concatenate([g[rng.integers(len(g), size=len(g))] for g in groups]))
-                  for _ in range(n_bootstrap)]
-    lows, highs = np.quantile(replicates, [0.025, 0.975], axis=0) if n_bootstrap else np.full((2, len(names)), np.nan)
-    return {name: Interval(float(e), float(min(lo, e)), float(max(hi, e)))
-            for name, e, lo, hi in zip(names, estimate, lows, highs)}
-
-
-def _wilson(count: int, total: int) -> Interval:
-    ci = binomtest(count, total).proportion_ci(confidence_level=0.95, method="wilson")
-    return Interval(count / total, float(ci.low), float(ci.high))
 
 
 def _play_pair(agents: list[Agent], pair: tuple[int, int], game: str, games: int, seed: int, env_id: str,
@@ -249,7 +165,8 @@ def _pair_result(pair: tuple[int, int], records: list[GameRecord], names: list[s
     draws = n - wins - losses
     scores = [1.0 if r.winner == a else 0.0 if r.winner == b else 0.5 for r in records]
     illegal = {name: sum(r.illegal == name for r in records) for name in (a, b)}
-    return PairResult(a, b, n, wins, draws, losses, _wilson(wins, n), _wilson(draws, n), _wilson(losses, n),
+    return PairResult(a, b, n, wins, draws, losses, wilson_interval(wins, n), wilson_interval(draws, n),
+                      wilson_interval(losses, n),
                       bootstrap_ci(scores), illegal, sum(r.first == a for r in records))
 
 
@@ -299,7 +216,7 @@ def play_arena(agent_specs: list[str | dict], game: str, games_per_pair: int, se
             agent.close()
     pairs = [_pair_result(pair, [r for r in records if r.pair == pair], names)
              for pair in itertools.combinations(range(len(agents)), 2)]
-    ratings = _ratings(records, names, prior_draws=prior_draws, anchor=anchor, n_bootstrap=n_bootstrap, seed=seed)
+    ratings = elo_ratings(records, names, prior_draws=prior_draws, anchor=anchor, n_bootstrap=n_bootstrap, seed=seed)
     how = f"{anchor} = 1000" if anchor else "mean 1500"
     return ArenaResult(game, names, games_per_pair, seed, pairs, ratings, how, records)
 

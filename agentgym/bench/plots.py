@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agentgym.train.sb3 import learning_curve, model_path, resolve_train_config
+
 
 def _pyplot():
     try:
@@ -68,9 +70,6 @@ def plot_variant_comparison(rows: Sequence[Mapping[str, Any]], path: Path, metri
 
 def save_recipe_plots(cells: Sequence[Any], rows: Sequence[Mapping[str, Any]], out: Path) -> list[Path]:
     """The variant comparison and, per env, the learning curves of every recipe agent that has one."""
-    from agentgym.agents.sb3 import cache_key, learning_curve, resolve_train_config
-    from agentgym.core.paths import cache_dir
-
     saved = [plot_variant_comparison(rows, out / "reward_variants.png")]
     by_env: dict[str, dict[str, Any]] = {}
     for cell in cells:
@@ -78,8 +77,7 @@ def save_recipe_plots(cells: Sequence[Any], rows: Sequence[Mapping[str, Any]], o
             continue
         kwargs = cell.agent.kwargs
         config = resolve_train_config(kwargs["train"], kwargs.get("per_env", {}).get(cell.env))
-        key, _ = cache_key(cell.env, kwargs["algo"], kwargs["policy"], config)
-        curve = learning_curve(cache_dir("sb3", key) / "model.zip")
+        curve = learning_curve(model_path(cell.env, kwargs["algo"], kwargs["policy"], config))
         if curve is not None:
             by_env.setdefault(cell.env, {})[cell.agent.name] = curve
     for env, curves in by_env.items():

@@ -1,216 +1,198 @@
-"""The run's outputs: the episodes file (append-only, resumable), results.json and the table."""
+"""A run's ``results.json``, built from its episode records by the one function the runner and
+``agentgym submit`` share, and the comparison that tells a recomputed results file from a claimed one.
+
+The episode log lives in :mod:`agentgym.bench.episode_log`, provenance in
+:mod:`agentgym.bench.provenance` and the text table in :mod:`agentgym.bench.tables`; their public
+names are re-exported here.
+"""
 
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
-import sys
-from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agentgym.bench.episode_log import EpisodeLog, read_episodes
+from agentgym.bench.provenance import provenance
+from agentgym.bench.tables import format_interval, format_table
 from agentgym.core.errors import AgentGymError
 from agentgym.core.files import sha256_file
-from agentgym.leaderboard.render import format_interval
+from agentgym.core.redact import redact_data
+from agentgym.metrics.episodes import summarize
+from agentgym.metrics.recipes import summarize_recipes
+from agentgym.records import RESULTS_SCHEMA_VERSION, episode_counts
 
-RESULTS_SCHEMA_VERSION = 1
+__all__ = [
+    "EpisodeLog",
+    "build_results",
+    "format_interval",
+    "format_table",
+    "order_records",
+    "provenance",
+    "read_episodes",
+    "read_results",
+    "results_differences",
+]
+
+RTOL = 1e-9
+ATOL = 1e-12
+# What results.json takes from its inputs rather than computing from the episodes.
+INPUT_KEYS = ("schema_version", "suite", "provenance", "episodes_file", "episodes_sha256", "bootstrap_seed")
 
 
-class EpisodeLog:
-    """``episodes.jsonl``: one JSON line per finished episode, flushed as it is written.
+def order_records(records: Sequence[Mapping[str, Any]],
+                  cell_order: Sequence[str] | None = None) -> list[Mapping[str, Any]]:
+    """The canonical order of a run's records: by cell (``cell_order``, then first appearance), seed, repeat.
 
-    Opening an existing log reads the keys already there; a line cut short by a kill (no
-    newline at the end, or not JSON) is dropped from the file, so a resumed run redoes that
-    one episode and repeats none.
+    The metrics' bootstraps depend on this order, so the runner (suite order) and ``submit`` (the
+    order of results.json's cells) give the same numbers whatever order the episodes finished in.
     """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.records: list[dict[str, Any]] = []
-        if path.exists():
-            self._recover()
-        self._handle = path.open("a", encoding="utf-8")
-
-    def _recover(self) -> None:
-        data = self.path.read_bytes()
-        good_end = 0
-        position = 0
-        for line in data.splitlines(keepends=True):
-            position += len(line)
-            if not line.endswith(b"\n"):
-                break
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            if not isinstance(record, dict) or "key" not in record:
-                break
-            self.records.append(record)
-            good_end = position
-        if good_end < len(data):
-            with self.path.open("r+b") as handle:
-                handle.truncate(good_end)
-
-    def done_keys(self) -> set[str]:
-        return {record["key"] for record in self.records}
-
-    def append(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
-        self._handle.flush()
-        self.records.append(record)
-
-    def close(self) -> None:
-        self._handle.close()
-
-
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
-def _git_commit() -> str | None:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and len(commit) == 40 else None
-
-
-def provenance(executor: str, workers: int) -> dict[str, Any]:
-    import agentgym
-
-    return {
-        "agentgym_version": agentgym.__version__,
-        "git_commit": _git_commit(),
-        "python": platform.python_version(),
-        "torch": _package_version("torch"),
-        "gymnasium": _package_version("gymnasium"),
-        "platform": platform.platform(),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "executor": executor,
-        "workers": workers,
-        "command": " ".join(sys.argv[:1] and [Path(sys.argv[0]).name, *sys.argv[1:]]),
-    }
-
-
-
-
-def build_results(suite_info: dict[str, Any], episodes_path: Path, records: list[dict[str, Any]],
-                  prov: dict[str, Any], *, seed: int) -> dict[str, Any]:
-    from agentgym.metrics.episodes import summarize
-    from agentgym.metrics.recipes import summarize_recipes
-
-    cells, aggregates = summarize(records, seed=seed)
-    recipes = summarize_recipes(records, seed=seed)
-    if recipes:
-        aggregates["recipes"] = recipes
-    references = {record["cell"] for record in records if record.get("reference")}
-    seeds: dict[str, set[int]] = {}
+    rank: dict[str, int] = {cell: i for i, cell in enumerate(dict.fromkeys(cell_order or ()))}
     for record in records:
+        rank.setdefault(record["cell"], len(rank))
+    return sorted(records, key=lambda r: (rank[r["cell"]], r["seed"], r["repeat"]))
+
+
+def _counts_by(records: Sequence[Mapping[str, Any]], fields: tuple[str, ...]) -> dict[tuple, Any]:
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(tuple(record.get(f) for f in fields), []).append(record)
+    return {key: episode_counts(group) for key, group in groups.items()}
+
+
+def build_results(records: Sequence[Mapping[str, Any]], suite: Mapping[str, Any], episodes_path: str | Path,
+                  provenance: Mapping[str, Any], *, seed: int = 0, cell_order: Sequence[str] | None = None,
+                  scores: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``results.json`` of a run: per-cell metrics, aggregates, counts and provenance.
+
+    The runner writes what this returns; ``agentgym submit`` calls it again on the episodes file and
+    refuses results that differ. Counts follow :func:`agentgym.records.episode_counts`: a cell's
+    ``episodes`` are its scored episodes (ok and agent_error), ``failed`` its harness failures, and
+    a cell with failures is ``incomplete``.
+
+    Args:
+        records: The run's episode records, as read back from ``episodes.jsonl``, in any order.
+        suite: ``{"name", "version", "hash"}`` of the suite.
+        episodes_path: The episodes file (its name and SHA-256 go into the results).
+        provenance: The provenance block; its strings are redacted again here.
+        seed: Seed of every bootstrap; recorded as ``bootstrap_seed``.
+        cell_order: Order of the cells (the suite's); cells not listed follow in order of appearance.
+        scores: Score kind per env id for envs whose card this install does not have (see
+            :func:`agentgym.metrics.episodes.summarize`); the cards decide for the others.
+    """
+    ordered = order_records(records, cell_order)
+    cells, aggregates = summarize(ordered, seed=seed, scores=scores)
+    recipes = summarize_recipes(ordered, seed=seed, scores=scores)
+    if recipes:
+        counts = _counts_by(ordered, ("env", "split", "recipe", "reward"))
+        for row in recipes:
+            row["episodes"], row["failed"] = counts[(row["env"], row["split"], row["recipe"], row["reward"])]
+        aggregates["recipes"] = recipes
+    counts = _counts_by(ordered, ("cell",))
+    references = {record["cell"] for record in ordered if record.get("reference")}
+    seeds: dict[str, set[int]] = {}
+    for record in ordered:
         seeds.setdefault(record["cell"], set()).add(record["seed"])
     for cell in cells:
+        cell["episodes"], cell["failed"] = counts[(cell["cell"],)]
+        cell["incomplete"] = cell["failed"] > 0
         cell["reference"] = cell["cell"] in references
         cell["seeds"] = sorted(seeds.get(cell["cell"], ()))
-    failed = sum(record["status"] != "ok" for record in records)
+    episodes_path = Path(episodes_path)
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,
-        "suite": suite_info,
-        "provenance": prov,
+        "suite": {key: suite[key] for key in ("name", "version", "hash")},
+        "provenance": redact_data(dict(provenance)),
         "episodes_file": episodes_path.name,
         "episodes_sha256": sha256_file(episodes_path),
-        "n_episodes": len(records),
-        "n_failed": failed,
+        "bootstrap_seed": seed,
+        "n_episodes": sum(cell["episodes"] for cell in cells),
+        "n_failed": sum(cell["failed"] for cell in cells),
         "cells": cells,
         "aggregates": aggregates,
     }
 
 
+def _close(a: Any, b: Any, rtol: float, atol: float) -> bool:
+    numbers = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool) or not (isinstance(a, numbers) and isinstance(b, numbers)):
+        return type(a) is type(b) and a == b
+    try:
+        return math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=atol)
+    except OverflowError:
+        return a == b
 
 
-TABLE_COLUMNS = (
-    ("success", "success_rate"),
-    ("norm. score", "normalized_score"),
-    ("return", "return"),
-    ("steps", "steps"),
-    ("regret", "regret"),
-    ("invalid", "invalid_action_rate"),
-)
+def _item_label(item: Any, index: int) -> str:
+    if isinstance(item, Mapping):
+        for fields in (("cell",), ("x", "y"), ("env", "recipe", "reward")):
+            if all(isinstance(item.get(f), str) for f in fields):
+                return f"[{' vs '.join(item[f] for f in fields)}]" if fields == ("x", "y") else \
+                    f"[{'|'.join(item[f] for f in fields)}]"
+    return f"[{index}]"
 
 
-RECIPE_COLUMNS = (
-    ("success", "success_rate"),
-    ("norm. score", "normalized_score"),
-    ("return", "return"),
-    ("proxy return", "proxy_return"),
-)
-WIDE_METRICS = ("return", "steps", "regret", "proxy_return")
-USAGE_COLUMNS = (("tokens/episode", "tokens"), ("tokens/success", "tokens_per_success"))  # cells of LLM agents
-COUNT_METRICS = ("tokens", "tokens_per_success")
+def _differences(claimed: Any, actual: Any, path: str, out: list[str], rtol: float, atol: float) -> None:
+    if isinstance(claimed, Mapping) and isinstance(actual, Mapping):
+        for key in actual:
+            if key not in claimed:
+                out.append(f"{path}.{key}: missing, the episodes give {_short(actual[key])}")
+        for key in claimed:
+            where = f"{path}.{key}" if path else str(key)
+            if key not in actual:
+                out.append(f"{where}: not computed from the episodes (results say {_short(claimed[key])})")
+            else:
+                _differences(claimed[key], actual[key], where, out, rtol, atol)
+    elif isinstance(claimed, list) and isinstance(actual, list):
+        if len(claimed) != len(actual):
+            out.append(f"{path}: {len(claimed)} items, the episodes give {len(actual)}")
+            return
+        for i, (a, b) in enumerate(zip(claimed, actual)):
+            _differences(a, b, path + _item_label(b, i), out, rtol, atol)
+    elif not _close(claimed, actual, rtol, atol):
+        out.append(f"{path}: results say {_short(claimed)}, the episodes give {_short(actual)}")
 
 
-def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(value).ljust(width) for value, width in zip(row, widths)).rstrip()
-             for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return lines
+def _short(value: Any) -> str:
+    text = json.dumps(value, allow_nan=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _count(entry: dict[str, Any]) -> str:
-    return f"{entry['episodes']}" + (f" ({entry['failed']} failed)" if entry["failed"] else "")
+def results_differences(claimed: Mapping[str, Any], recomputed: Mapping[str, Any], *,
+                        rtol: float = RTOL, atol: float = ATOL) -> list[str]:
+    """Where ``claimed`` results differ from ``recomputed`` ones beyond float noise, one line each.
 
-
-def _metric_cells(metrics: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> list[str]:
-    return [format_interval(metrics.get(name), 0 if name in COUNT_METRICS else 1 if name in WIDE_METRICS else 2)
-            for _, name in columns]
-
-
-def format_table(results: dict[str, Any]) -> str:
-    """A readable table: one row per cell, metrics as mean [95% CI]; then the aggregates."""
-    columns = TABLE_COLUMNS
-    if any(cell["metrics"].get("tokens") for cell in results["cells"]):
-        columns += USAGE_COLUMNS
-    rows = [[cell["env"].removeprefix("agentgym/"), cell["agent"] + ("*" if cell.get("reference") else ""),
-             cell["reward"], _count(cell), *_metric_cells(cell["metrics"], columns)]
-            for cell in results["cells"]]
-    lines = _grid(["env", "agent", "reward", "n", *(title for title, _ in columns)], rows)
-    lines.append("metrics: mean [95% bootstrap CI]; norm. score: random = 0, oracle = 1; * = reference cell")
-    if columns != TABLE_COLUMNS:
-        lines.append("tokens: prompt + completion tokens read and written per episode, and in all over all successes "
-                     "(paired bootstrap; '-' without successes, '?' for an unbounded interval)")
-    recipes = results["aggregates"].get("recipes", [])
-    if recipes:
-        rows = [[row["env"].removeprefix("agentgym/"), row["recipe"], row["reward"],
-                 ",".join(map(str, row["train_seeds"])), _count(row), *_metric_cells(row["metrics"], RECIPE_COLUMNS),
-                 format_interval(row["probability_of_improvement_vs_env"])] for row in recipes]
-        lines += ["", "training recipes: true outcome of the trained agents, pooled over training seeds "
-                      "(two-level bootstrap CI); proxy return = the training reward's own return"]
-        lines += _grid(["env", "recipe", "reward", "seeds", "n", *(t for t, _ in RECIPE_COLUMNS), "P(> env)"], rows)
-        for row in recipes:
-            for name, value in (row.get("reward_diagnostics") or {}).items():
-                shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-                lines.append(f"  {row['env'].removeprefix('agentgym/')} {row['reward']}: {name.replace('_', ' ')} "
-                             f"{shown} (held out)")
-    by_agent = results["aggregates"].get("by_agent", {})
-    if by_agent:
-        lines.append("")
-        lines.append("across envs: IQM of normalized score (stratified bootstrap 95% CI), mean success rate")
-        for name, entry in by_agent.items():
-            lines.append(f"  {name:<28} IQM {format_interval(entry.get('iqm_normalized_score'))}"
-                         f"   success {format_interval(entry.get('mean_success_rate'))}")
-    return "\n".join(lines)
+    Cells are matched by id and named as ``cell 'env|agent|reward|split'``; everything computed from
+    the episodes is compared (counts, metrics, aggregates), the inputs (:data:`INPUT_KEYS`) are not.
+    """
+    out: list[str] = []
+    claimed_cells = {c.get("cell"): c for c in claimed.get("cells", []) if isinstance(c, Mapping)}
+    actual_cells = {c["cell"]: c for c in recomputed["cells"]}
+    for cell_id, cell in actual_cells.items():
+        if cell_id not in claimed_cells:
+            out.append(f"cell {cell_id!r}: in the episodes but not in the results")
+        else:
+            _differences(claimed_cells[cell_id], cell, f"cell {cell_id!r}", out, rtol, atol)
+    out += [f"cell {cell_id!r}: in the results but has no episodes" for cell_id in claimed_cells
+            if cell_id not in actual_cells]
+    if not out and list(claimed_cells) != list(actual_cells):
+        out.append("cells: listed in another order than the episodes give")
+    for key in sorted(set(claimed) | set(recomputed)):
+        if key in INPUT_KEYS or key == "cells":
+            continue
+        if key not in recomputed:
+            out.append(f"{key}: not computed from the episodes")
+        elif key not in claimed:
+            out.append(f"{key}: missing, the episodes give {_short(recomputed[key])}")
+        else:
+            _differences(claimed[key], recomputed[key], key, out, rtol, atol)
+    return out
 
 
 def read_results(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AgentGymError(f"cannot read results {path}: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise AgentGymError(f"cannot read results {path}: {exc}") from None

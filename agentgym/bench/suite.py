@@ -19,15 +19,18 @@ from agentgym.core.files import canonical_json, sha256_text
 from agentgym.core.paths import builtin_dir
 from agentgym.core.yamlspec import read_yaml, validate
 from agentgym.envs.registration import env_spec
+from agentgym.records import REFERENCE_AGENTS, check_name
 from agentgym.rewards import REWARDS
-
-REFERENCE_AGENTS = ("random", "oracle")
 
 
 def plain_name(kind: str, value: str) -> str:
-    """Names end up inside cell ids ('env|agent|reward|split') and paths: keep them plain."""
-    if not value or any(c in value for c in "|/\n"):
-        raise ValueError(f"{kind} name must be non-empty and contain no '|', '/' or newline")
+    """Names end up inside cell ids ('env|agent|reward|split'), paths and the leaderboard: keep them plain.
+
+    The leaderboard's name rules (:func:`agentgym.records.check_name`), and no '/' (a path separator).
+    """
+    check_name(value, f"{kind} name")
+    if "/" in value:
+        raise ValueError(f"{kind} name {value!r} must not contain '/'")
     return value
 
 

@@ -1,4 +1,8 @@
-"""The ``agentgym`` command: thin wrappers over the library, one function per subcommand."""
+"""The ``agentgym`` command: one function per subcommand over the library.
+
+Subcommands import what they need when they run (``# lazy import``), so ``agentgym --help`` and
+quick commands do not load every layer.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ DEFAULT_LEADERBOARD = Path("leaderboard") / "leaderboard.json"
 
 
 def _load_env_dirs(dirs: list[str] | None) -> None:
-    from agentgym.envs.registration import load_env_specs
+    from agentgym.envs.registration import load_env_specs  # lazy import: per subcommand
 
     for folder in dirs or []:
         load_env_specs(Path(folder))
@@ -24,29 +28,29 @@ def _load_env_dirs(dirs: list[str] | None) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     _load_env_dirs(args.envs)
     if args.what == "envs":
-        from agentgym.envs.registration import env_ids, env_spec
+        from agentgym.envs.registration import env_ids, env_spec  # lazy import: per subcommand
 
         for env_id in env_ids():
             card = env_spec(env_id).card
             print(f"{env_id:<40} {card.family:<10} {card.difficulty:<7} oracle={card.oracle}")
     elif args.what == "agents":
-        from agentgym.agents.registry import AGENTS
+        from agentgym.agents.registry import AGENTS  # lazy import: per subcommand
 
         for name in AGENTS.names():
             print(f"{name:<20} {AGENTS.get(name).description}")
     elif args.what == "rewards":
-        from agentgym.rewards import REWARDS
+        from agentgym.rewards import REWARDS  # lazy import: per subcommand
 
         print("\n".join(REWARDS.names()))
     elif args.what == "suites":
-        from agentgym.core.paths import builtin_dir
+        from agentgym.core.paths import builtin_dir  # lazy import: per subcommand
 
         print("\n".join(sorted(p.stem for p in builtin_dir("benchmarks").glob("*.yaml"))))
     return 0
 
 
 def cmd_check_env(args: argparse.Namespace) -> int:
-    from agentgym.envs.checks import check_env_contract, format_report
+    from agentgym.testing.check_env import check_env_contract, format_report  # lazy import: per subcommand
 
     _load_env_dirs(args.envs)
     failed = False
@@ -58,14 +62,14 @@ def cmd_check_env(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agentgym.bench.run import run_suite
-    from agentgym.bench.suite import load_suite
+    from agentgym.bench.run import run_suite  # lazy import: per subcommand
+    from agentgym.bench.suite import load_suite  # lazy import: per subcommand
 
     _load_env_dirs(args.envs)
     suite = load_suite(args.suite)
     if args.agent:
-        from agentgym.agents.registry import load_agent_specs
-        from agentgym.bench.suite import with_agents
+        from agentgym.agents.registry import load_agent_specs  # lazy import: per subcommand
+        from agentgym.bench.suite import with_agents  # lazy import: per subcommand
 
         for folder in args.agents or []:
             load_agent_specs(Path(folder))
@@ -74,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise AgentGymError("--agent-kwargs and --agent-name go with --agent")
     out = Path(args.out) if args.out else Path("runs") / f"{suite.name}-{datetime.now():%Y%m%d-%H%M%S}"
     outcome = run_suite(suite, out, executor=args.executor, workers=args.workers, resume=args.resume,
-                        env_dirs=args.envs, agent_dirs=args.agents, progress=not args.no_progress)
+                        env_dirs=args.envs, agent_dirs=args.agents, progress=not args.no_progress, force=args.force)
     if args.leaderboard:
         _submit(outcome.results_path, Path(args.leaderboard), args.label)
     return 0
@@ -94,15 +98,17 @@ def _json_object(text: str | None, option: str) -> dict | None:
 
 
 def _submit(results: Path, board: Path, label: str | None) -> None:
-    from agentgym.leaderboard import submit_results
+    from agentgym.leaderboard import submit_results  # lazy import: per subcommand
 
     submission = submit_results(results, board, label=label)
-    print(f"submitted {results} to {board} as {submission['id'][:12]}")
+    how = ("verified: every number recomputed from its episodes" if submission.get("episodes_verified")
+           else "unverified: no episodes file; shown apart, not ranked")
+    print(f"submitted {results} to {board} as {submission['id'][:12]} ({how})")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from agentgym.bench.plots import plot_learning_curves
-    from agentgym.train.sb3_recipe import format_curve, train_recipe
+    from agentgym.bench.plots import plot_learning_curves  # lazy import: per subcommand
+    from agentgym.train.sb3 import format_curve, train_recipe  # lazy import: per subcommand
 
     _load_env_dirs(args.envs)
     out = Path(args.out) if args.out else Path("runs") / f"train-{datetime.now():%Y%m%d-%H%M%S}"
@@ -119,14 +125,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_arena(args: argparse.Namespace) -> int:
-    from agentgym.bench.arena import format_arena, play_arena
+    from agentgym.bench.arena import format_arena, play_arena  # lazy import: per subcommand
 
     if len(args.agents) < 2:
         raise AgentGymError("the arena needs at least two agents")
     result = play_arena(args.agents, args.game, args.games, args.seed, anchor=args.anchor)
     print(format_arena(result))
     if args.out:
-        from agentgym.core.files import write_json_atomic
+        from agentgym.core.files import write_json_atomic  # lazy import: per subcommand
 
         write_json_atomic(Path(args.out), result.as_dict())
         print(f"\nwrote {args.out}")
@@ -139,10 +145,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from agentgym.leaderboard import load_leaderboard, ranked_rows, render_table
+    from agentgym.leaderboard import load_leaderboard, plain, ranked_rows, render_table  # lazy import: per subcommand
 
     board = load_leaderboard(Path(args.leaderboard))
     rows = ranked_rows(board, suite=args.suite)
+    for note in board.get("notes") or []:
+        print(f"note: {plain(note)}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -174,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "process"], default="local")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes of the process executor")
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty --out folder that holds no run of this suite (or another suite's "
+                        "run); its suite.json, episodes.jsonl and results.json are renamed aside, never deleted; "
+                        "without --resume, starts a run of this suite over")
     p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
     p.add_argument("--agents", action="append", metavar="DIR", help="folder of YAML agent specs (repeatable)")
     p.add_argument("--agent", action="append", metavar="NAME",

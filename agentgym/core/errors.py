@@ -18,3 +18,12 @@ class SpecError(AgentGymError, ValueError):
 
 class SubmissionError(AgentGymError, ValueError):
     """A results file the leaderboard refuses."""
+
+
+class UntrustedCodeError(AgentGymError):
+    """A spec names code (an ``entry_point``) outside agentgym and the installed plugin packages,
+    and running such code was not allowed (``--allow-code`` / ``AGENTGYM_ALLOW_CODE=1``)."""
+
+
+class RunFolderError(AgentGymError):
+    """A run's ``--out`` folder that cannot be used: a file, unwritable, another run's, or in use."""

@@ -32,6 +32,24 @@ TEXT_MAX_LENGTH = 16384
 Transition = tuple[float, dict[str, float], bool]
 """What :meth:`AgentGymEnv._apply` returns: (native scalar reward, reward vector, terminated)."""
 
+PARSE_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError, RecursionError)
+"""What a parser may raise on hostile text (``int()`` of a 5,000-digit string raises ValueError since
+Python 3.11): :meth:`AgentGymEnv.read_action` turns any of them into an invalid action."""
+MAX_INDEX_DIGITS = 9
+"""A bare number with more significant digits than this is out of range of any action list."""
+
+
+def describe_action(action: Any, limit: int = 200) -> str:
+    """An agent's action as text for feedback: strings cut to ``limit``; other values by ``repr``, which
+    may itself fail (an int of more than 4,300 digits), then by their type."""
+    if isinstance(action, str):
+        return action[:limit]
+    try:
+        text = repr(action)
+    except PARSE_ERRORS:
+        text = f"<{type(action).__name__}>"
+    return text[:limit]
+
 
 class AgentGymEnv(gym.Env):
     """Base class of agentgym's own envs. See the module docstring for the contract.
@@ -154,12 +172,24 @@ class AgentGymEnv(gym.Env):
             return None
         return index
 
+    def read_action(self, action: Any) -> int | None:
+        """:meth:`parse_action` that never raises: text longer than the action space allows, or that
+        makes a parser fail (huge numbers, odd unicode, deep nesting), is an invalid action (None).
+        Every ``step`` of the text view goes through here."""
+        if isinstance(action, str) and len(action) > TEXT_MAX_LENGTH:
+            return None
+        try:
+            return self.parse_action(action)
+        except PARSE_ERRORS:
+            return None
+
     def _match_label(self, text: str) -> int | None:
         cleaned = text.strip().strip("`'\"").strip().rstrip(".").strip().lower()
         labels = [label.lower() for label in self.action_labels()]
         if cleaned in labels:
             return labels.index(cleaned)
-        if cleaned.isascii() and cleaned.isdecimal():  # "²".isdigit() is True, but int("²") raises
+        # "²".isdigit() is True, but int("²") raises; int() of more than 4,300 digits raises too
+        if cleaned.isascii() and cleaned.isdecimal() and len(cleaned.lstrip("0")) <= MAX_INDEX_DIGITS:
             admissible = self.admissible_actions() or []
             position = int(cleaned)
             if 0 <= position < len(admissible):
@@ -203,13 +233,13 @@ class AgentGymEnv(gym.Env):
         return self._observation(), self._info(dict(self._zero_vector), False, False)
 
     def step(self, action: Any):
-        index = self.parse_action(action)
+        index = self.read_action(action)
         if index is None:
             reward, reward_vector, terminated = 0.0, dict(self._invalid_vector), False
             if self.view == "text":
-                shown = action if isinstance(action, str) else repr(action)
                 # ascii(): the observation stays within the Text space's printable charset
-                self._feedback = f"That is not a valid action: {ascii(shown[:200])}. The state did not change."
+                self._feedback = (f"That is not a valid action: {ascii(describe_action(action))}. "
+                                  "The state did not change.")
         else:
             reward, reward_vector, terminated = self._apply(index)
             self._feedback = ""

@@ -61,6 +61,15 @@ class EnvCard(BaseModel):
         default=False, description="Whether the oracle reaches success on every seed (false for stochastic envs)."
     )
     oracle_notes: str = Field(default="", description="How the oracle works.")
+    score: Literal["success", "progress", "return"] = Field(
+        default="success",
+        description=(
+            "The per-episode score that normalisation and the headline aggregate use, scaled so the random "
+            "reference scores 0 and the oracle 1: 'success' (0/1) for goal tasks; 'progress' (0..1) where the "
+            "card defines a graded outcome such as a game's win 1 / draw 1/2 / loss 0; 'return' (the env's own "
+            "return) for control tasks without a goal, such as CartPole."
+        ),
+    )
     views: list[Literal["text", "vector"]] = Field(default=["text", "vector"], description="Views the env offers.")
     splits: dict[str, SeedSplit] = Field(description="Named seed splits; at least 'train' and 'test', disjoint.")
     version: int = Field(default=0, ge=0, description="Bumped by any change that can move a score.")

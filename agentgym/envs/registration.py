@@ -132,29 +132,17 @@ def env_ids() -> list[str]:
     return ENVS.names()
 
 
-def make(env_id: str, *, reward: str = "env", view: str = "vector",
-         reward_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> gym.Env:
-    """Build a registered env with a reward variant and a view.
+def build_env(env_id: str, *, view: str = "vector", **kwargs: Any) -> gym.Env:
+    """The env ``env_id`` in ``view`` with its card, under its own reward (no reward variant).
 
-    Args:
-        env_id: a registered id such as ``"agentgym/FrozenLake-v0"``.
-        reward: name of a reward variant (``agentgym list rewards``); ``"env"`` keeps the env's own.
-        view: ``"vector"`` (numeric observations, ``Discrete`` actions) or ``"text"``.
-        reward_kwargs: keyword arguments of the reward variant.
-        **kwargs: override the spec's env keyword arguments.
-
-    Example:
-        >>> import agentgym
-        >>> env = agentgym.make("agentgym/FrozenLake-v0", view="text")
-        >>> obs, info = env.reset(seed=0)
-        >>> sorted(info["reward_vector"])
-        ['efficiency', 'safety', 'task']
+    :func:`agentgym.make` adds the reward variant; code below the reward layer (reward models
+    that collect their own data) builds envs with this.
     """
-    from agentgym.rewards import make_reward  # rewards wrap envs; resolved at call time
-
     spec = env_spec(env_id)
     if view not in spec.card.views:
         raise SpecError(f"{env_id} offers the views {spec.card.views}, not {view!r}")
     env = gym.make(env_id, view=view, **kwargs)
+    # Plain Gymnasium envs (the plugin contract) cannot take a card in their constructor, so the
+    # spec's card is attached here, in the one place that builds envs.
     env.unwrapped.card = spec.card
-    return make_reward(env, reward, **(reward_kwargs or {}))
+    return env

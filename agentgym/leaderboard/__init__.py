@@ -6,13 +6,23 @@ Example:
     (no submissions)
 """
 
-from agentgym.leaderboard.board import load_leaderboard, submission_id, submit_results
-from agentgym.leaderboard.render import ranked_rows, render_markdown, render_table
+from agentgym.leaderboard.board import (
+    check_submission,
+    load_leaderboard,
+    migrate_board,
+    submission_id,
+    submit_results,
+)
+from agentgym.leaderboard.render import md_escape, plain, ranked_rows, render_markdown, render_table
 from agentgym.leaderboard.schema import load_schema, validate_board, validate_results
 
 __all__ = [
+    "check_submission",
     "load_leaderboard",
     "load_schema",
+    "md_escape",
+    "migrate_board",
+    "plain",
     "ranked_rows",
     "render_markdown",
     "render_table",

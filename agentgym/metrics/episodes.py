@@ -1,20 +1,26 @@
-"""Metrics of a run, computed from its episode records, with bootstrap confidence intervals.
+"""Metrics of a run, computed from its episode records, with confidence intervals.
 
-An episode record is one JSON line of ``episodes.jsonl``. The keys read here are ``cell``, ``env``,
-``agent``, ``reward``, ``split``, ``seed``, ``repeat``, ``status``, ``success``, ``progress``,
-``steps``, ``env_return``, ``proxy_return`` and ``invalid_actions``. Records whose ``status`` is
-not ``"ok"`` are counted as failed and left out of every metric.
+An episode record is one JSON line of ``episodes.jsonl``. The keys read here are ``key``, ``cell``,
+``env``, ``agent``, ``reward``, ``split``, ``seed``, ``repeat``, ``train_seed``, ``recipe``,
+``status``, ``success``, ``progress``, ``steps``, ``env_return``, ``proxy_return``,
+``invalid_actions``, ``trace_hash``, ``optimal_value`` and ``agent_info``.
 
-A metric is a function ``(ok_records_of_one_cell, references) -> per-unit values`` registered in
-:data:`METRICS`; the metric is the mean of its values, and its CI a bootstrap over those units.
+Status (:mod:`agentgym.metrics.status`): ``ok`` and ``agent_error`` episodes are scored (an agent
+error as a failure: success 0, progress 0, the return up to the failure); ``failed`` ones (harness
+or env) are left out and make the cell incomplete.
+
+A metric is a function ``(scored_records_of_one_cell, references) -> values`` registered in
+:data:`METRICS`, one value per record (NaN where the metric is undefined for that episode). The
+metric is the mean of its defined values over all scored episodes; its interval is computed on the
+cell's distinct episodes (:mod:`agentgym.metrics.distinct`): continuity-corrected Wilson for
+``success_rate`` (and the normalised score of a success-scored env, mapped through the same affine
+map), BCa bootstrap otherwise (:mod:`agentgym.metrics.intervals`).
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,79 +28,34 @@ import numpy as np
 from agentgym.core.registry import Registry
 from agentgym.core.types import Interval
 from agentgym.metrics import stats
+from agentgym.metrics.aggregate import TaskRuns, collect, improvements, iqm_of_runs
+from agentgym.metrics.distinct import distinct_index, distinct_summary
+from agentgym.metrics.intervals import distinct_interval, rate_interval
+from agentgym.metrics.normalize import References, episode_score
+from agentgym.metrics.status import cell_completeness, count_statuses, scored_records
 
-MetricFn = Callable[[Sequence[Mapping[str, Any]], "References"], np.ndarray]
+MetricFn = Callable[[Sequence[Mapping[str, Any]], References], np.ndarray]
 METRICS: Registry[MetricFn] = Registry("metric")
+RATE_METRICS = ("success_rate",)
 
-REFERENCE_AGENTS = ("random", "oracle")
-# A reference spread below this cannot normalize scores meaningfully.
-MIN_REFERENCE_SPREAD = 1e-9
-
-Task = tuple[str, str]  # (env, split)
-
-
-def is_ok(record: Mapping[str, Any]) -> bool:
-    return record.get("status") == "ok"
-
-
-@dataclass(frozen=True)
-class References:
-    """Reference results per task, taken from the ``random`` and ``oracle`` agents on the ``env`` reward.
-
-    Attributes:
-        random_return: Mean env return of the random agent per (env, split).
-        oracle_return: Mean env return of the oracle agent per (env, split).
-        oracle_episodes: Oracle (steps, success) per (env, split, seed, repeat).
-    """
-
-    random_return: dict[Task, float] = field(default_factory=dict)
-    oracle_return: dict[Task, float] = field(default_factory=dict)
-    oracle_episodes: dict[tuple[str, str, int, int], tuple[int, bool]] = field(default_factory=dict)
-
-    @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> References:
-        """Collect the references from all records of a run (failed ones are ignored)."""
-        returns: dict[str, dict[Task, list[float]]] = {agent: defaultdict(list) for agent in REFERENCE_AGENTS}
-        oracle_episodes: dict[tuple[str, str, int, int], tuple[int, bool]] = {}
-        for rec in records:
-            if not is_ok(rec) or rec.get("reward") != "env" or rec.get("agent") not in REFERENCE_AGENTS:
-                continue
-            task = (rec["env"], rec["split"])
-            returns[rec["agent"]][task].append(float(rec["env_return"]))
-            if rec["agent"] == "oracle":
-                # First record wins should a run hold duplicates.
-                oracle_episodes.setdefault(
-                    (rec["env"], rec["split"], int(rec["seed"]), int(rec["repeat"])),
-                    (int(rec["steps"]), bool(rec.get("success"))),
-                )
-        return cls(
-            random_return={t: float(np.mean(v)) for t, v in returns["random"].items()},
-            oracle_return={t: float(np.mean(v)) for t, v in returns["oracle"].items()},
-            oracle_episodes=oracle_episodes,
-        )
-
-    def normalizer(self, env: str, split: str) -> tuple[float, float] | None:
-        """(R_random, R_oracle - R_random) of a task, or None when it cannot normalize."""
-        low, high = self.random_return.get((env, split)), self.oracle_return.get((env, split))
-        if low is None or high is None or abs(high - low) < MIN_REFERENCE_SPREAD:
-            return None
-        return low, high - low
+__all__ = ["METRICS", "RATE_METRICS", "References", "cell_metrics", "pass_hat_k_metrics", "summarize",
+           "trials_by_seed"]
 
 
 def _column(records: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
-    """Float values of ``key``, skipping records where it is None (e.g. envs without a success notion)."""
-    return np.asarray([float(r[key]) for r in records if r.get(key) is not None], dtype=float)
+    """Float values of ``key``, NaN where it is None (e.g. envs without a success notion)."""
+    return np.asarray([math.nan if r.get(key) is None else float(r[key]) for r in records], dtype=float)
 
 
 @METRICS.register("success_rate")
 def success_rate(records: Sequence[Mapping[str, Any]], references: References) -> np.ndarray:
-    """Success as 0/1 per episode (episodes with ``success`` None are left out)."""
+    """Success as 0/1 per episode (NaN where ``success`` is None)."""
     return _column(records, "success")
 
 
 @METRICS.register("return")
 def env_return(records: Sequence[Mapping[str, Any]], references: References) -> np.ndarray:
-    """The env's own return per episode: the true objective, whatever reward the agent trained on."""
+    """The env's own return per episode (raw, not normalised): the true objective, whatever the training reward."""
     return _column(records, "env_return")
 
 
@@ -106,7 +67,7 @@ def proxy_return(records: Sequence[Mapping[str, Any]], references: References) -
 
 @METRICS.register("progress")
 def progress(records: Sequence[Mapping[str, Any]], references: References) -> np.ndarray:
-    """Progress towards the goal per episode (episodes with ``progress`` None are left out)."""
+    """Progress towards the goal per episode."""
     return _column(records, "progress")
 
 
@@ -118,49 +79,59 @@ def steps(records: Sequence[Mapping[str, Any]], references: References) -> np.nd
 
 @METRICS.register("normalized_score")
 def normalized_score(records: Sequence[Mapping[str, Any]], references: References) -> np.ndarray:
-    """``(env_return - R_random) / (R_oracle - R_random)`` per episode: random scores 0, oracle 1.
-
-    Empty for tasks missing a reference or whose references (nearly) coincide.
-    """
-    values = []
-    for rec in records:
+    """``(s - S_random) / (S_oracle - S_random)`` on the card's score ``s`` (:mod:`agentgym.metrics.normalize`);
+    NaN on tasks whose normalisation is undefined."""
+    out = np.full(len(records), math.nan)
+    for i, rec in enumerate(records):
         norm = references.normalizer(rec["env"], rec["split"])
-        if norm is not None:
-            values.append((float(rec["env_return"]) - norm[0]) / norm[1])
-    return np.asarray(values, dtype=float)
+        if norm.defined:
+            out[i] = norm(episode_score(rec, norm.score))
+    return out
 
 
-@METRICS.register("regret")
-def regret(records: Sequence[Mapping[str, Any]], references: References) -> np.ndarray:
-    """Extra steps over the oracle, ``steps - oracle_steps``, per episode.
+@METRICS.register("score_gap")
+def score_gap(records: Sequence[Mapping[str, Any]], references: References) -> np.ndarray:
+    """``s_oracle - s`` on the card's score, paired with the oracle's episode on the same seed (same
+    repeat where it has one): defined on every episode whose seed the oracle played."""
+    out = np.full(len(records), math.nan)
+    for i, rec in enumerate(records):
+        twin = references.oracle_twin(rec)
+        if twin is not None:
+            kind = references.score_kind(rec["env"])
+            out[i] = episode_score(twin, kind) - episode_score(rec, kind)
+    return out
 
-    Only episodes that succeeded and whose oracle twin (same env, split, seed and repeat) also
-    succeeded count. Negative values are possible: on stochastic envs the twin episode can unfold
-    differently, and an oracle that is only approximately optimal can be beaten.
-    """
-    values = []
-    for rec in records:
-        if not rec.get("success"):
-            continue
-        twin = references.oracle_episodes.get((rec["env"], rec["split"], int(rec["seed"]), int(rec["repeat"])))
-        if twin is not None and twin[1]:
-            values.append(float(rec["steps"]) - twin[0])
-    return np.asarray(values, dtype=float)
+
+@METRICS.register("excess_steps")
+def excess_steps(records: Sequence[Mapping[str, Any]], references: References) -> np.ndarray:
+    """``steps - oracle steps`` on jointly successful pairs only (see ``n_excess_steps_pairs``); may be
+    negative on stochastic envs or against a near-optimal oracle."""
+    out = np.full(len(records), math.nan)
+    for i, rec in enumerate(records):
+        twin = references.oracle_twin(rec) if rec.get("success") else None
+        if twin is not None and twin.get("success"):
+            out[i] = float(rec["steps"]) - float(twin["steps"])
+    return out
+
+
+@METRICS.register("value_regret")
+def value_regret(records: Sequence[Mapping[str, Any]], references: References) -> np.ndarray:
+    """``V*(s0) - env_return``, where the record carries the exact optimal value ``optimal_value`` of its
+    start state (tabular DP envs); NaN elsewhere."""
+    return np.asarray([math.nan if r.get("optimal_value") is None or r.get("env_return") is None
+                       else float(r["optimal_value"]) - float(r["env_return"]) for r in records], dtype=float)
 
 
 @METRICS.register("invalid_action_rate")
 def invalid_action_rate(records: Sequence[Mapping[str, Any]], references: References) -> np.ndarray:
     """Share of an episode's steps whose action was invalid (0 for an episode of no steps)."""
-    return np.asarray(
-        [float(r["invalid_actions"]) / r["steps"] if r["steps"] else 0.0 for r in records], dtype=float
-    )
+    return np.asarray([float(r["invalid_actions"]) / r["steps"] if r["steps"] else 0.0 for r in records], dtype=float)
 
 
 TOKEN_KEYS = ("prompt_tokens", "completion_tokens")
 
 
 def _token_totals(records: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
-    """Tokens an episode's agent read and wrote (LLM agents report them), or None if none reports any."""
     if not any(key in (r.get("agent_info") or {}) for r in records for key in TOKEN_KEYS):
         return None
     return np.asarray([sum(float((r.get("agent_info") or {}).get(key, 0.0)) for key in TOKEN_KEYS)
@@ -175,10 +146,11 @@ def usage_metrics(records: Sequence[Mapping[str, Any]], **ci: Any) -> dict[str, 
     if tokens is None:
         return {}
     wins = np.asarray([bool(r.get("success")) for r in records], dtype=float)
-    out = {"tokens": _interval(tokens, **ci), "tokens_per_success": _clean(stats.ratio_ci(tokens, wins, **ci))}
+    out = {"tokens": _clean(stats.bootstrap_ci(tokens, **ci)),
+           "tokens_per_success": _clean(stats.ratio_ci(tokens, wins, **ci))}
     costs = np.asarray([float((r.get("agent_info") or {}).get("cost_usd", 0.0)) for r in records], dtype=float)
     if costs.any():
-        out["cost_usd"] = _interval(costs, **ci)
+        out["cost_usd"] = _clean(stats.bootstrap_ci(costs, **ci))
     return out
 
 
@@ -192,9 +164,9 @@ def trials_by_seed(records: Sequence[Mapping[str, Any]]) -> list[list[bool]]:
 
 
 def pass_hat_k_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-    """Per-seed ``pass^k`` values for k = 1..(most repeats of a seed), when some seed has 2 or more.
+    """Per-seed ``pass^k`` over every seed, k = 1..(most repeats of a seed), when some seed has 2 or more.
 
-    Seeds whose failed episodes leave them fewer than ``k`` trials are left out of ``pass^k``.
+    ``records`` are scored records, so an agent error is a failed trial.
     """
     trials = trials_by_seed(records)
     most = max((len(t) for t in trials), default=0)
@@ -203,98 +175,126 @@ def pass_hat_k_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, np.nda
     return {f"pass^{k}": stats.pass_hat_k_per_seed(trials, k) for k in range(1, most + 1)}
 
 
-def _interval(values: np.ndarray, *, confidence: float, n_resamples: int, seed: int) -> dict[str, float | None] | None:
-    if values.size == 0:
-        return None
-    return stats.bootstrap_ci(values, confidence=confidence, n_resamples=n_resamples, seed=seed).as_dict()
-
-
 def _clean(interval: Interval) -> dict[str, float | None] | None:
     return None if math.isnan(interval.mean) else interval.as_dict()
 
 
-def _task_label(task: Task) -> str:
-    return f"{task[0]}|{task[1]}"
+def cell_metrics(scored: Sequence[Mapping[str, Any]], references: References, *, confidence: float = 0.95,
+                 n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Every metric of one cell's scored records: intervals (or None), ``pass^k`` (Wilson over seeds
+    on the per-seed values) and the count ``n_excess_steps_pairs``."""
+    ci = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
+    distinct = distinct_index(scored)
+    out: dict[str, Any] = {}
+    for name in METRICS.names():
+        values = METRICS.get(name)(scored, references)
+        affine = None
+        rate = name in RATE_METRICS
+        if name == "normalized_score" and scored:
+            norm = references.normalizer(scored[0]["env"], scored[0]["split"])
+            if norm.defined and norm.score == "success":
+                values, affine, rate = success_rate(scored, references), (norm.random, norm.oracle - norm.random), True
+        out[name] = _clean(distinct_interval(values, distinct, rate=rate, affine=affine, **ci))
+        if name == "excess_steps":
+            out["n_excess_steps_pairs"] = int(np.sum(~np.isnan(values)))
+    for name, values in pass_hat_k_metrics(scored).items():
+        out[name] = _clean(rate_interval(values, confidence=confidence))
+    out.update(usage_metrics(scored, **ci))
+    return out
 
 
-def summarize(
-    records: list[dict], *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
-) -> tuple[list[dict], dict]:
-    """Per-cell metrics with CIs, and cross-env aggregates per (agent, reward).
+def summarize(records: Sequence[Mapping[str, Any]], *, confidence: float = 0.95, n_resamples: int = 2000,
+              seed: int = 0, scores: Mapping[str, str] | None = None) -> tuple[list[dict], dict]:
+    """Per-cell metrics with intervals, and cross-env aggregates per (agent, reward) and per recipe.
 
-    A task is an (env, split) pair, labelled ``"<env>|<split>"`` in the aggregates' ``envs`` lists.
+    A task is an (env, split) pair, labelled ``"<env>|<split>"``.
 
     Args:
         records: All episode records of a run, failed ones included.
         confidence: Confidence level of every interval.
         n_resamples: Bootstrap resamples per interval.
-        seed: Seed of every bootstrap; the output is deterministic given it.
+        seed: Seed of every bootstrap; the output is deterministic given it and the record order.
+        scores: Score kind per env id, overriding the cards (for envs this install does not know).
 
     Returns:
-        ``(cells, aggregates)``. ``cells`` lists, in first-appearance order of ``cell``,
-        ``{"cell", "env", "agent", "reward", "split", "episodes", "failed", "metrics"}`` where
-        ``metrics`` maps each metric name to ``{"mean", "ci_low", "ci_high"}`` or None (no units).
-        ``aggregates`` holds ``by_agent`` (per ``"<agent>|<reward>"``: ``envs``,
-        ``iqm_normalized_score``, ``mean_success_rate``) and ``probability_of_improvement`` (every
-        ordered pair of entries sharing a task, on env return; the pair (y, x) mirrors (x, y) exactly).
-        Values are JSON-clean (None, no NaN).
+        ``(cells, aggregates)``. Each cell: ``cell, env, agent, reward, split``; counts ``episodes``
+        (= ``n_episodes``: ok + agent_error), ``failed`` (= ``n_failed``: harness failures),
+        ``n_agent_errors``, ``incomplete`` / ``complete`` and ``failed_keys``; ``n_distinct``,
+        ``distinct_basis`` and ``warnings``; ``normalization`` (score kind, reference means,
+        margin, reason when undefined); ``metrics``. ``aggregates``: ``by_agent`` (per
+        ``"<agent>|<reward>"``), ``by_recipe`` (per ``"<recipe>|<reward>"``, when there are recipe
+        episodes), each with ``envs``, ``iqm_normalized_score`` (rliable IQM of the runs x tasks
+        matrix of normalised scores), ``iqm`` (``n_runs``, ``interval_over``, ``envs`` in it,
+        ``undefined`` tasks with their reason), ``mean_success_rate``, ``complete``; and
+        ``probability_of_improvement`` (every ordered pair of by_agent entries sharing a task, on
+        the card's score, ``paired`` when both played the same seeds). JSON-clean (no NaN).
     """
     ci = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
-    references = References.from_records(records)
-    by_cell: dict[str, list[dict]] = {}
+    references = References.from_records(records, scores)
+    by_cell: dict[str, list[Mapping[str, Any]]] = {}
     for rec in records:
         by_cell.setdefault(rec["cell"], []).append(rec)
 
     cells = []
-    # Per (agent, reward) entry and task: the per-episode values the aggregates pool.
-    scores: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
-    successes: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
-    returns: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
     for cell, cell_records in by_cell.items():
         first = cell_records[0]
-        ok = [r for r in cell_records if is_ok(r)]
-        values = {name: METRICS.get(name)(ok, references) for name in METRICS.names()}
-        values.update(pass_hat_k_metrics(ok))
+        scored = scored_records(cell_records)
+        counts, completeness, distinct = count_statuses(cell_records), cell_completeness(cell_records), \
+            distinct_summary(scored)
+        norm = references.normalizer(first["env"], first["split"])
         cells.append({
-            "cell": cell,
-            "env": first["env"],
-            "agent": first["agent"],
-            "reward": first["reward"],
-            "split": first["split"],
-            "episodes": len(ok),
-            "failed": len(cell_records) - len(ok),
-            "metrics": {**{name: _interval(v, **ci) for name, v in values.items()}, **usage_metrics(ok, **ci)},
+            "cell": cell, "env": first["env"], "agent": first["agent"], "reward": first["reward"],
+            "split": first["split"], "episodes": counts["n_episodes"], "failed": counts["n_failed"],
+            "incomplete": not completeness.complete, **counts, "complete": completeness.complete,
+            "failed_keys": completeness.failed_keys, "n_distinct": distinct["n_distinct"],
+            "distinct_basis": distinct["distinct_basis"],
+            "warnings": [distinct["warning"]] if distinct["warning"] else [],
+            "normalization": norm.as_dict(),
+            "metrics": cell_metrics(scored, references, **ci),
         })
-        entry, task = f"{first['agent']}|{first['reward']}", _task_label((first["env"], first["split"]))
-        returns.setdefault(entry, {})  # an entry whose episodes all failed still gets a (null) row
-        if ok:
-            scores[entry][task] = values["normalized_score"]
-            successes[entry][task] = values["success_rate"]
-            returns[entry][task] = values["return"]
+        owners = [("by_agent", f"{first['agent']}|{first['reward']}")]
+        if first.get("recipe") is not None:
+            owners.append(("by_recipe", f"{first['recipe']}|{first['reward']}"))
+        for kind, name in owners:
+            entry = entries.setdefault((kind, name), {"envs": [], "normalized": {}, "undefined": {}, "success": {},
+                                                      "scores": {}, "complete": True})
+            entry["complete"] &= completeness.complete
+            if scored:
+                _add_task(entry, f"{first['env']}|{first['split']}", scored, references, norm)
 
-    by_agent = {}
-    for entry, task_returns in returns.items():
-        by_agent[entry] = {
-            "envs": list(task_returns),
-            "iqm_normalized_score": _clean(stats.iqm_ci({t: v for t, v in scores[entry].items() if v.size}, **ci)),
-            "mean_success_rate": _clean(stats.mean_of_means_ci(successes[entry], **ci)),
-        }
+    aggregates: dict[str, Any] = {"by_agent": {}}
+    for (kind, name), entry in entries.items():
+        aggregates.setdefault(kind, {})[name] = _aggregate(entry, ci)
+    by_agent_scores = {name: e["scores"] for (kind, name), e in entries.items() if kind == "by_agent"}
+    aggregates["probability_of_improvement"] = improvements(by_agent_scores, **ci)
+    return cells, aggregates
 
-    improvements = []
-    done: dict[tuple[str, str], Interval] = {}
-    for x in returns:
-        for y in returns:
-            shared = [t for t in returns[x] if t in returns[y] and returns[x][t].size and returns[y][t].size]
-            if x == y or not shared:
-                continue
-            if (y, x) in done:
-                # P(Y > X) = 1 - P(X > Y) replicate by replicate, so the reverse pair needs no second bootstrap.
-                interval = done[(y, x)]
-                interval = Interval(1.0 - interval.mean, 1.0 - interval.high, 1.0 - interval.low)
-            else:
-                interval = stats.probability_of_improvement(
-                    {t: returns[x][t] for t in shared}, {t: returns[y][t] for t in shared}, **ci
-                )
-                done[(x, y)] = interval
-            improvements.append({"x": x, "y": y, "envs": shared, **interval.as_dict()})
-    return cells, {"by_agent": by_agent, "probability_of_improvement": improvements}
+
+def _add_task(entry: dict[str, Any], task: str, scored: Sequence[Mapping[str, Any]], references: References,
+              norm: Any) -> None:
+    """Add one cell's scored episodes on ``task`` to an aggregate entry under construction."""
+    if task not in entry["envs"]:
+        entry["envs"].append(task)
+    if norm.defined:
+        collect(scored, METRICS.get("normalized_score")(scored, references), task, entry["normalized"])
+    else:
+        entry["undefined"][task] = norm.reason
+    success = success_rate(scored, references)
+    entry["success"][task] = np.concatenate([entry["success"].get(task, np.empty(0)), success[~np.isnan(success)]])
+    # P(improvement): training seeds are the runs; repeats of a seed stay one cluster of one run.
+    collect(scored, np.asarray([episode_score(r, norm.score) for r in scored]), task, entry["scores"],
+            run=lambda r: r.get("train_seed") or 0)
+
+
+def _aggregate(entry: Mapping[str, Any], ci: Mapping[str, Any]) -> dict[str, Any]:
+    normalized: TaskRuns = entry["normalized"]
+    interval, info = iqm_of_runs(normalized, **ci)
+    success = {t: v for t, v in entry["success"].items() if v.size}
+    return {
+        "envs": list(entry["envs"]),
+        "iqm_normalized_score": _clean(interval),
+        "iqm": {**info, "envs": sorted(normalized), "undefined": dict(entry["undefined"])},
+        "mean_success_rate": _clean(stats.mean_of_means_ci(success, **ci)) if success else None,
+        "complete": entry["complete"],
+    }

@@ -301,38 +301,40 @@ def probability_of_improvement(
 
 
 def pass_hat_k_per_seed(trials: Sequence[Sequence[bool]], k: int) -> np.ndarray:
-    """Per-seed pass^k: ``C(c, k) / C(n, k)`` for a seed with ``n`` trials and ``c`` successes.
+    """Per-seed pass^k, every seed counted: ``C(c, k) / C(n, k)`` for a seed with ``n`` trials and ``c`` successes.
 
     That is the chance that ``k`` trials drawn without replacement from the seed's ``n`` all
-    succeed (tau-bench). Seeds with fewer than ``k`` trials are left out.
+    succeed, an unbiased estimator of ``p^k`` (tau-bench). A seed with fewer than ``k``
+    successes contributes 0, also one with fewer than ``k`` trials (only an incomplete cell has
+    one; 0 is then conservative), so every k uses the same seeds and the mean is non-increasing in k.
 
     Args:
         trials: One sequence of success flags per seed.
         k: Number of trials that must all succeed; at least 1.
 
     Returns:
-        One value per qualifying seed, in input order (possibly empty).
+        One value per seed, in input order (seeds with no trial left out).
     """
     if k < 1:
         raise ValueError(f"pass^k needs k >= 1, got {k}")
     values = []
     for seed_trials in trials:
         n = len(seed_trials)
-        if n < k:
+        if n == 0:
             continue
         c = int(sum(bool(t) for t in seed_trials))
-        values.append(math.comb(c, k) / math.comb(n, k))
+        values.append(math.comb(c, k) / math.comb(n, k) if c >= k else 0.0)
     return np.asarray(values, dtype=float)
 
 
 def pass_hat_k(trials: Sequence[Sequence[bool]], k: int) -> float:
-    """pass^k averaged over the seeds with at least ``k`` trials.
+    """pass^k averaged over every seed (:func:`pass_hat_k_per_seed`).
 
     Raises:
         ValueError: If ``k < 1`` or no seed has ``k`` trials.
     """
     values = pass_hat_k_per_seed(trials, k)
-    if values.size == 0:
-        raise ValueError(f"pass^{k} needs a seed with at least {k} trials; the most any seed has is "
-                         f"{max((len(t) for t in trials), default=0)}")
+    most = max((len(t) for t in trials), default=0)
+    if most < k:
+        raise ValueError(f"pass^{k} needs a seed with at least {k} trials; the most any seed has is {most}")
     return float(values.mean())

@@ -9,29 +9,32 @@ An episode judge (``per="episode"``) is called once, at the episode's last step,
 other steps pay 0. The reward is ``scale`` times the judge's float.
 
 Scores are cached by a hash of the judge's name and its inputs, in memory and (``persist=True``,
-the default) in ``cache_dir("judge_scores")``, so a sampling judge (an LLM) gives the same score to the
-same input in every process and the env stays deterministic. Judges marked ``deterministic = True``
-(the built-in oracle judges) skip the cache. The defaults: `oracle_judge` (+1 when the action is the
-oracle's, else 0) and, per episode, `oracle_agreement` (the share of such steps).
+the default) on disk, so a sampling judge (an LLM) gives the same score to the same input in every
+process and the env stays deterministic. The disk store is one append-only JSONL log per judge,
+``cache_file("judge_scores", <judge name>, suffix=".jsonl")`` (:mod:`agentgym.core.cache`: listed by
+``agentgym cache ls``, removed by ``agentgym cache clear``); it is not a build-once entry, since a
+judge's scores arrive one input at a time, for as long as the judge is used. Judges marked
+``deterministic = True`` (the built-in oracle judges) skip the cache. The defaults: `oracle_judge`
+(+1 when the action is the oracle's, else 0) and, per episode, `oracle_agreement` (the share of such steps).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from agentgym.core.paths import cache_dir
+from agentgym.core.cache import cache_file
 from agentgym.core.registry import load_entry_point
 from agentgym.rewards.proxies import ContextReward
 
-_SCORES: dict[str, float] = {}
-_LOADED: set[str] = set()
+CACHE_KIND = "judge_scores"
+_SCORES: dict[str, float] = {}  # input hash -> score, for every judge (the hash includes the judge's name)
+_LOADED: set[str] = set()  # the score logs already read into _SCORES
 
 
 def oracle_judge(observation: Any, action: Any, info: dict[str, Any]) -> float:
@@ -88,7 +91,7 @@ class JudgeReward(ContextReward):
         self.persist = persist and self.cached
         self.transcript: list[dict[str, Any]] = []
         self._pending: dict[str, Any] = {}
-        self._file = cache_dir("judge_scores") / (re.sub(r"[^A-Za-z0-9_.-]", "_", self.judge_name) + ".jsonl")
+        self._file = cache_file(CACHE_KIND, self.judge_name, suffix=".jsonl")
         if self.persist and str(self._file) not in _LOADED:
             _LOADED.add(str(self._file))
             if self._file.exists():
@@ -105,7 +108,8 @@ class JudgeReward(ContextReward):
             oracle = int(inner.oracle_action())
         except NotImplementedError:
             oracle = None
-        self._pending = {"action_index": inner.parse_action(action), "oracle_action": oracle}
+        read = getattr(inner, "read_action", inner.parse_action)  # read_action never raises on hostile text
+        self._pending = {"action_index": read(action), "oracle_action": oracle}
         return super().step(action)
 
     def _score(self, *inputs: Any) -> float:

@@ -18,25 +18,30 @@ Pipeline (all on the env card's **train** seeds, never test):
 
 The held-out pairwise accuracy (pairs from held-out episodes, true noiseless preference, ties
 excluded) is kept on the wrapper (``accuracy``, ``report``) and put in ``info["reward_model_accuracy"]``
-on the wrapper's first step. Trained weights are cached by config under
-``cache_dir("reward_models", key)`` and evaluated with numpy, so making the env is cheap and
-deterministic, and torch is only needed to train.
+on the wrapper's first step. Trained weights are cached by config through :func:`agentgym.core.cache.cached`
+(kind ``reward_models``; ``model.npz`` and ``report.json``) and evaluated with numpy, so making the env is
+cheap and deterministic, and torch is only needed to train.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 
-from agentgym.core.paths import cache_dir
+from agentgym.agents.base import EpisodeContext, Turn
+from agentgym.core import cache as disk_cache
+from agentgym.core.errors import AgentGymError
+from agentgym.envs.registration import build_env, env_spec
+from agentgym.rewards import make_reward
 from agentgym.rewards.basic import VariantReward
+from agentgym.rollout import Episode, FunctionAgent, Job, StepEvent, run_lockstep
 
-FORMAT = 1  # bump when the training or the cache layout changes
+FORMAT_VERSION = "2"  # the version of what `cached` builders write: bump when the training or the files change
 _MEMO: dict[str, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
 
 
@@ -95,57 +100,64 @@ def rollouts(env_id: str, env_kwargs: dict[str, Any], n_episodes: int, epsilons:
     """Episodes on the card's train seeds; episode ``i`` takes a random admissible action with ``epsilons[i % n]``.
 
     Each episode: ``observations`` (T + 1), and per step ``rewards``, ``vectors`` (card aspect order),
-    ``progress`` (after the step); ``terminated``.
+    ``progress`` (after the step); ``terminated``. Played one after another through the one rollout loop
+    (the epsilon draws share one generator, so the order is part of the data).
     """
-    import agentgym
+    rng = np.random.default_rng(seed)
+    card = env_spec(env_id).card
+    aspects, train = list(card.aspects), card.splits["train"].seeds()
+    episodes: list[dict[str, Any]] = []
 
-    env = agentgym.make(env_id, view="vector", **env_kwargs)
-    inner, rng = env.unwrapped, np.random.default_rng(seed)
-    aspects = list(inner.card.aspects)
-    train = inner.card.splits["train"].seeds()
-    episodes = []
-    try:
-        for index in range(n_episodes):
-            epsilon = epsilons[index % len(epsilons)]
-            observation, _ = env.reset(seed=train[index % len(train)])
-            record: dict[str, Any] = {"observations": [observation], "rewards": [], "vectors": [], "progress": []}
-            done = terminated = False
-            while not done:
-                if rng.random() < epsilon:
-                    action = int(rng.choice(np.flatnonzero(inner.action_masks())))
-                else:
-                    action = inner.oracle_action()
-                observation, reward, terminated, truncated, info = env.step(action)
-                record["observations"].append(observation)
-                record["rewards"].append(float(reward))
-                record["vectors"].append([info["reward_vector"][name] for name in aspects])
-                record["progress"].append(float(inner.outcome()[1]))
-                done = terminated or truncated
-            record["terminated"] = bool(terminated)
-            episodes.append(record)
-    finally:
-        env.close()
+    def start(job: Job) -> tuple[gym.Env, EpisodeContext]:
+        env = make_reward(build_env(env_id, view="vector", **env_kwargs), "env")
+        episodes.append({"observations": [], "rewards": [], "vectors": [], "progress": []})
+        return env, EpisodeContext(key=job.key, env_id=env_id, seed=job.seed, repeat=0, card=card,
+                                   action_space=env.action_space, observation_space=env.observation_space, env=env)
+
+    def decide(turn: Turn) -> int:
+        record, inner = episodes[-1], turn.episode.env.unwrapped
+        if not record["observations"]:
+            record["observations"].append(turn.observation)
+        if rng.random() < epsilons[(len(episodes) - 1) % len(epsilons)]:
+            return int(rng.choice(np.flatnonzero(inner.action_masks())))
+        return inner.oracle_action()
+
+    def on_step(event: StepEvent) -> None:
+        record = episodes[-1]
+        record["observations"].append(event.observation)
+        record["rewards"].append(float(event.reward))
+        record["vectors"].append([event.info["reward_vector"][name] for name in aspects])
+        record["progress"].append(float(event.episode.env.unwrapped.outcome()[1]))
+
+    def on_done(episode: Episode) -> None:
+        if episode.status != "ok":
+            raise AgentGymError(f"reward-model data: episode {episode.job.key} of {env_id} failed:\n{episode.error}")
+        episodes[-1]["terminated"] = episode.terminated
+
+    jobs = [Job(str(index), train[index % len(train)], 0) for index in range(n_episodes)]
+    run_lockstep(jobs, FunctionAgent(decide), start, on_done, on_step=on_step, batch_size=1)
     return episodes
 
 
 def cached(kind: str, config: dict[str, Any], build: Callable[[], tuple[dict[str, np.ndarray], dict[str, Any]]]):
-    """(arrays, report) for ``config``: from memory, from ``cache_dir(kind, key)``, or built once and saved."""
-    from filelock import FileLock
+    """(arrays, report) for ``config``: from memory, or from the ``kind`` entry of the disk cache, built once.
 
-    text = json.dumps({"format": FORMAT, **config}, sort_keys=True, default=str)
-    key = hashlib.sha256(text.encode()).hexdigest()[:20]
+    ``config`` values that are not JSON (an object passed as an env kwarg) enter the key as their ``str``.
+    """
+    plain = json.loads(json.dumps(config, sort_keys=True, default=str))
+    key = disk_cache.cache_key(kind, plain, version=FORMAT_VERSION)
     if key in _MEMO:
         return _MEMO[key]
-    folder = cache_dir(kind, key)
-    with FileLock(str(folder / ".lock")):
-        if not (folder / "report.json").exists():
-            arrays, report = build()
-            np.savez(folder / "model.npz", **arrays)
-            (folder / "config.json").write_text(text)
-            (folder / "report.json").write_text(json.dumps(report, indent=1))
-        with np.load(folder / "model.npz") as data:
-            arrays = {name: data[name] for name in data.files}
-        report = json.loads((folder / "report.json").read_text())
+
+    def write(folder: Path) -> None:
+        arrays, report = build()
+        np.savez(folder / "model.npz", **arrays)
+        (folder / "report.json").write_text(json.dumps(report, indent=1))
+
+    folder = disk_cache.cached(kind, plain, write, version=FORMAT_VERSION)
+    with np.load(folder / "model.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    report = json.loads((folder / "report.json").read_text())
     _MEMO[key] = (arrays, report)
     return arrays, report
 

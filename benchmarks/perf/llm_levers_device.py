@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from agentgym.agents.llm.random_model import random_llama
+from agentgym.testing.random_model import random_llama
 from agentgym.agents.llm.transformers_backend import TransformersBackend
 
 LEVERS = {"plain": (False, False), "batch": (True, False), "prefix": (False, True), "both": (True, True)}

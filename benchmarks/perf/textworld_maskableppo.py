@@ -1,7 +1,7 @@
 """MaskablePPO on the easiest TextWorld id versus uniform random, scored on the test split.
 
 Generates (or finds cached) the train and test games, trains MaskablePPO (sb3-contrib) with
-``agentgym.agents.sb3.train_sb3`` on the card's train seeds (vector view, action masks, the
+``agentgym.train.sb3.train_sb3`` on the card's train seeds (vector view, action masks, the
 hyperparameters of ``agents/maskable-ppo.yaml``), then plays every test game with the trained
 policy, taking its most likely action (``deterministic``) or sampling it (``sampled``,
 ``--repeats`` episodes per game), with a uniform random policy over the admissible commands
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 import agentgym
-from agentgym.agents.sb3 import train_sb3
+from agentgym.train.sb3 import train_sb3
 from agentgym.envs.textworld.generate import pregenerate
 
 ENV_ID = "agentgym/TextWorld-Easy-v0"

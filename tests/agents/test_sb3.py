@@ -9,13 +9,14 @@ import threading
 import gymnasium as gym
 import numpy as np
 import pytest
-import toy_env
+from agentgym.testing import toy as toy_env
 
 import agentgym
 from agentgym.agents.base import EpisodeContext, Turn
 from agentgym.agents.baselines import RandomAgent
 from agentgym.agents.registry import load_agent_specs, make_agent
-from agentgym.agents.sb3 import SB3Agent, TrainSplitSeeds, cache_key, make_train_env, train_sb3
+from agentgym.agents.sb3 import SB3Agent
+from agentgym.train.sb3 import TrainSplitSeeds, cache_config, make_train_env, train_sb3
 from agentgym.core.errors import AgentGymError
 from agentgym.core.paths import builtin_dir
 
@@ -89,7 +90,7 @@ def test_same_config_loads_from_cache(corridor_ppo, monkeypatch, caplog):
 
     monkeypatch.setattr(PPO, "learn", no_training)
     second = sb3_agent(algo="PPO", train=QUICK)
-    with caplog.at_level(logging.INFO, logger="agentgym.agents.sb3"):
+    with caplog.at_level(logging.INFO, logger="agentgym.train.sb3"):
         second.model(env_id)
     assert second.sources[env_id] == "cache"
     assert second.model_paths[env_id] == first.model_paths[env_id]
@@ -101,11 +102,11 @@ def test_same_config_loads_from_cache(corridor_ppo, monkeypatch, caplog):
 
 
 def test_cache_key_covers_the_config(corridor):
-    base, _ = cache_key(corridor, "PPO", "MlpPolicy", QUICK)
-    assert base == cache_key(corridor, "PPO", "MlpPolicy", {**QUICK, "n_envs": 1, "reward": "env"})[0]  # defaults
-    assert base != cache_key(corridor, "PPO", "MlpPolicy", {**QUICK, "seed": 1})[0]
-    assert base != cache_key(corridor, "A2C", "MlpPolicy", QUICK)[0]
-    assert base != cache_key(corridor, "PPO", "MlpPolicy", {**QUICK, "hyperparams": {"n_steps": 128}})[0]
+    base = cache_config(corridor, "PPO", "MlpPolicy", QUICK)
+    assert base == cache_config(corridor, "PPO", "MlpPolicy", {**QUICK, "n_envs": 1, "reward": "env"})  # defaults
+    assert base != cache_config(corridor, "PPO", "MlpPolicy", {**QUICK, "seed": 1})
+    assert base != cache_config(corridor, "A2C", "MlpPolicy", QUICK)
+    assert base != cache_config(corridor, "PPO", "MlpPolicy", {**QUICK, "hyperparams": {"n_steps": 128}})
     agent = sb3_agent(algo="PPO", train=QUICK, per_env={corridor: {"total_timesteps": 5000}})
     assert agent.train_config(corridor)["total_timesteps"] == 5000
     assert agent.train_config(corridor)["hyperparams"] == QUICK["hyperparams"]  # overrides merge, not replace
@@ -205,9 +206,9 @@ def test_checkpoint_loads_and_missing_one_fails(corridor_ppo, tmp_path):
     broken.write_text("not a model")
     with pytest.raises(AgentGymError, match="cannot load SB3 PPO checkpoint .*broken.zip"):
         sb3_agent(algo="PPO", checkpoint=str(broken)).model(env_id)
-    with pytest.raises(FileNotFoundError, match="checkpoint not found: .*nowhere.zip"):
+    with pytest.raises(AgentGymError, match="checkpoint not found: .*nowhere.zip"):
         sb3_agent(algo="PPO", checkpoint=str(tmp_path / "nowhere.zip"))
-    with pytest.raises(FileNotFoundError, match="nowhere.zip"):
+    with pytest.raises(AgentGymError, match="nowhere.zip"):
         sb3_agent(algo="PPO", checkpoints={env_id: str(tmp_path / "nowhere.zip")})
 
 

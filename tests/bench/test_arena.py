@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from agentgym.agents.base import Agent, Decision
-from agentgym.bench.arena import ELO, bradley_terry, format_arena, play_arena
+from agentgym.bench.arena import format_arena, play_arena
+from agentgym.metrics.ratings import ELO, bradley_terry
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,8 @@ class GarbageAgent(Agent):
         return [Decision("I resign? xyzzy") for _ in turns]
 
 
-def test_text_agents_and_illegal_moves():
+def test_text_agents_and_illegal_moves(monkeypatch):
+    monkeypatch.setenv("AGENTGYM_ALLOW_CODE", "1")  # GarbageAgent lives in this test module, outside agentgym
     text_bot = {"name": "bot-text", "entry_point": "agentgym.bench.arena:GameBotAgent",
                 "kwargs": {"player": "heuristic", "view": "text"}}
     garbage = {"name": "garbage", "entry_point": f"{__name__}:GarbageAgent"}

@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from agentgym.agents.sb3 import cache_key, learning_curve, resolve_train_config
+from agentgym.train.sb3 import learning_curve, model_path, resolve_train_config
 from agentgym.bench.run import run_suite
 from agentgym.bench.suite import Suite, expand
-from agentgym.core.paths import cache_dir
 from agentgym.metrics.recipes import hierarchical_bootstrap_ci
 
 RECIPE = {"name": "ppo", "algo": "PPO", "seeds": [0, 1], "curve": {"every": 1000, "episodes": 3},
@@ -41,8 +40,7 @@ def test_recipe_suite_trains_scores_and_records_curves(tmp_path, corridor):
     records = [json.loads(line) for line in (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()]
     assert {r["train_seed"] for r in records if r.get("recipe") == "ppo"} == {0, 1}
     config = resolve_train_config({**RECIPE["train"], "seed": 1, "reward": "sparse"})
-    key, _ = cache_key(corridor, "PPO", "MlpPolicy", config)
-    curve = learning_curve(cache_dir("sb3", key) / "model.zip")
+    curve = learning_curve(model_path(corridor, "PPO", "MlpPolicy", config))
     assert [p["timesteps"] for p in curve["points"]][-1] >= 2000
     assert {"proxy_return", "success_rate", "env_return"} <= set(curve["points"][0])
 

@@ -65,11 +65,11 @@ def test_same_suite_same_numbers_across_executors(tmp_path, corridor):
 
 
 def test_failures_are_recorded_and_the_run_goes_on(tmp_path, corridor):
-    import toy_env
+    from agentgym.testing import toy as toy_env
 
     crashing = toy_env.register("toy/CrashingCorridor-v0", crash_at_step=2)
     suite = _suite(corridor, envs=[corridor, crashing], references=False,
-                   agents=["oracle", {"name": "picky", "entry_point": "toy_env:SlowRandomAgent",
+                   agents=["oracle", {"name": "picky", "entry_point": "agentgym.testing.toy:SlowRandomAgent",
                                       "kwargs": {"delay": 0, "fail_seed": 103}}])
     results = run_suite(suite, tmp_path / "run", progress=False, print_table=False).results
     cells = {c["cell"]: c for c in results["cells"]}
@@ -108,7 +108,7 @@ def test_resume_drops_a_torn_last_line(tmp_path, corridor):
 @pytest.mark.slow
 def test_resume_after_kill_loses_and_repeats_nothing(tmp_path):
     suite = {"name": "killme", "version": 1, "envs": ["toy/YamlCorridor-v0"], "references": False, "episodes": 20,
-             "batch_size": 4, "agents": [{"name": "slow", "entry_point": "toy_env:SlowRandomAgent",
+             "batch_size": 4, "agents": [{"name": "slow", "entry_point": "agentgym.testing.toy:SlowRandomAgent",
                                           "kwargs": {"delay": 0.05}}]}
     suite_path = tmp_path / "suite.yaml"
     suite_path.write_text(yaml.safe_dump(suite))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import agentgym
-from agentgym.envs.checks import check_env_contract, format_report
+from agentgym.testing.check_env import check_env_contract, format_report
 
 
 @pytest.mark.parametrize("env_id", agentgym.env_ids())

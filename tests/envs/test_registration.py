@@ -13,7 +13,7 @@ import pytest
 
 import agentgym
 from agentgym.core.errors import SpecError, UnknownNameError
-from agentgym.envs.checks import check_env_contract
+from agentgym.testing.check_env import check_env_contract
 
 TESTS = Path(__file__).resolve().parents[1]
 TOY_ENVS = TESTS / "data" / "toy_envs"
@@ -54,7 +54,7 @@ def test_yaml_folder_registration(tmp_path):
 
 
 def test_malformed_yaml_spec_names_the_file_and_field(tmp_path):
-    (tmp_path / "bad.yaml").write_text("id: x/Bad-v0\nentry_point: toy_env:CorridorEnv\ncard: {family: toy}\n")
+    (tmp_path / "bad.yaml").write_text("id: x/Bad-v0\nentry_point: agentgym.testing.toy:CorridorEnv\ncard: {family: toy}\n")
     with pytest.raises(SpecError, match=r"bad.yaml.*card.aspects"):
         agentgym.load_env_specs(tmp_path)
     (tmp_path / "bad.yaml").write_text("id: [unclosed\n")
@@ -86,8 +86,8 @@ def test_third_party_package_entry_point(tmp_path):
         import agentgym
 
         def register():
-            import toy_env
-            agentgym.register_env(id="plugin/Corridor-v0", entry_point="toy_env:CorridorEnv",
+            from agentgym.testing import toy as toy_env
+            agentgym.register_env(id="plugin/Corridor-v0", entry_point="agentgym.testing.toy:CorridorEnv",
                                   card=toy_env.CARD, max_episode_steps=12)
         """))
     dist = site / "lakeplugin-0.1.dist-info"

@@ -1,4 +1,8 @@
-"""Leaderboard: results.json checks, submission, merge under concurrency, ranking and rendering."""
+"""Leaderboard: results.json checks, submission, merge under concurrency, ranking and rendering.
+
+Validation-only tests use hand-made results dicts; submissions use crafted runs (records summarised
+by the runner's own build_results), since a submission with its episodes file is recomputed.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from crafted_runs import load, make_records, save, suite_info, write_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentgym.bench.tables import format_interval
 from agentgym.core.errors import SubmissionError
 from agentgym.leaderboard import (
     load_leaderboard,
@@ -25,7 +31,6 @@ from agentgym.leaderboard import (
     submit_results,
     validate_results,
 )
-from agentgym.leaderboard.schema import schema_text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,6 +50,7 @@ def make_cell(agent, success, episodes=20, failed=0, env="agentgym/FrozenLake-v0
         "split": split,
         "episodes": episodes,
         "failed": failed,
+        "incomplete": failed > 0,
         "metrics": {
             "success_rate": interval(success, max(0.0, success - 0.1), min(1.0, success + 0.1)),
             "return": interval(success, success - 0.1, success + 0.1),
@@ -65,7 +71,7 @@ def make_results(episodes: bytes = b'{"episode": 0}\n', tag: str = "a", scores=(
     cells = [make_cell("oracle", oracle), make_cell("random", random)]
     envs = ["agentgym/FrozenLake-v0|test"]
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "suite": {"name": "quickstart", "version": 1, "hash": hashlib.sha256(b"suite spec").hexdigest()},
         "provenance": {
             "agentgym_version": "0.1.0",
@@ -80,6 +86,7 @@ def make_results(episodes: bytes = b'{"episode": 0}\n', tag: str = "a", scores=(
         },
         "episodes_file": "episodes.jsonl",
         "episodes_sha256": hashlib.sha256(episodes).hexdigest(),
+        "bootstrap_seed": 0,
         "n_episodes": 40,
         "n_failed": 0,
         "cells": cells,
@@ -121,11 +128,13 @@ def board(tmp_path) -> Path:
 # ---------------------------------------------------------------- schemas
 
 
-def test_schemas_are_valid_and_top_level_copies_identical():
+def test_schemas_are_valid_drafts():
     for name in ("results", "leaderboard"):
         jsonschema.Draft202012Validator.check_schema(load_schema(name))
-        top = REPO / "leaderboard" / f"{name}.schema.json"
-        assert top.read_bytes() == schema_text(name).encode("utf-8"), f"{top} differs from the packaged schema"
+
+
+def test_hand_made_results_pass_the_generated_schema_too(results):
+    jsonschema.Draft202012Validator(load_schema("results")).validate(results)
 
 
 def test_valid_results_pass(results):
@@ -135,14 +144,14 @@ def test_valid_results_pass(results):
 def test_every_problem_is_listed_with_its_path(results):
     results["cells"][0]["metrics"]["success_rate"]["mean"] = 1.5
     results["cells"][1]["metrics"]["steps"] = interval(-1.0)
-    results["n_failed"] = 3
+    results["cells"][1]["episodes"] = "20"
     with pytest.raises(SubmissionError) as info:
         validate_results(results)
     text = str(info.value)
-    assert "$.cells[0].metrics.success_rate.mean" in text and "1.5" in text
-    assert "$.cells[1].metrics.steps" in text
-    assert "$.n_failed" in text
-    assert len(info.value.problems) >= 4  # mean above max and above ci_high, steps, n_failed
+    assert "$.cells[0].metrics.success_rate.mean: Input should be less than or equal to 1, got 1.5" in text
+    assert "$.cells[1].metrics.steps.mean" in text
+    assert "$.cells[1].episodes: Input should be a valid integer, got '20'" in text
+    assert len(info.value.problems) >= 5  # mean above max, three steps bounds, episodes
 
 
 @pytest.mark.parametrize(
@@ -154,18 +163,26 @@ def test_every_problem_is_listed_with_its_path(results):
         (lambda r: r["cells"][0]["metrics"].__setitem__("pass^3", interval(2.0)), "pass^3"),
         (lambda r: r["cells"][0]["metrics"].__setitem__("invalid_action_rate", interval(-0.5)), "invalid_action_rate"),
         (lambda r: r["cells"][0]["metrics"].__setitem__("custom", interval(0.5, 0.6, 0.7)), "ci_low 0.6 is above mean"),
+        (lambda r: r["cells"][0]["metrics"].__setitem__("return", interval(0.5, 0.6, 0.7)), "ci_low 0.6 is above mean"),
         (lambda r: r["aggregates"]["probability_of_improvement"][0].__setitem__("ci_high", 0.5), "above ci_high"),
-        (lambda r: r["cells"][0].__setitem__("failed", 30), "failed 30 is above episodes 20"),
+        (lambda r: r["cells"][0].__setitem__("failed", 3), "incomplete is False but failed is 3"),
         (lambda r: r["cells"][0].__setitem__("cell", "x|y|z|w"), "should be"),
-        (lambda r: r["cells"].append(copy.deepcopy(r["cells"][0])), "repeats"),
+        (lambda r: r["cells"].append(copy.deepcopy(r["cells"][0])), "is listed twice"),
         (lambda r: r.__setitem__("episodes_file", "../secret"), "episodes_file"),
         (lambda r: r["provenance"].__setitem__("created_at", "yesterday"), "created_at"),
         (lambda r: r["provenance"].__setitem__("workers", 0), "workers"),
         (lambda r: r["suite"].__setitem__("hash", "abc"), "$.suite.hash"),
         (lambda r: r["aggregates"]["by_agent"].__setitem__("ghost|env", r["aggregates"]["by_agent"]["oracle|env"]),
          "no cell has agent|reward"),
-        (lambda r: r["cells"][0]["metrics"].pop("steps"), "'steps' is a required property"),
-        (lambda r: r.__setitem__("schema_version", 2), "unsupported schema_version 2"),
+        (lambda r: r["cells"][0]["metrics"].__setitem__("steps", "12"), "$.cells[0].metrics.steps"),
+        (lambda r: r.__setitem__("schema_version", 1), "schema_version 1 is not accepted"),
+        (lambda r: r.__setitem__("n_episodes", True), "$.n_episodes: Input should be a valid integer"),
+        (lambda r: r["cells"][0].__setitem__("episodes", 20.0), "$.cells[0].episodes: Input should be a valid integer"),
+        (lambda r: r["cells"][0]["metrics"]["return"].__setitem__("mean", 10**400), "beyond +-2**53"),
+        (lambda r: r["cells"][0]["metrics"]["return"].__setitem__("mean", 1e300), "beyond +-1e+15"),
+        (lambda r: r["cells"][0]["metrics"]["success_rate"].update(mean=1e300, ci_high=1e300), "beyond +-1e+15"),
+        (lambda r: r["cells"][0]["metrics"]["success_rate"].__setitem__("mean", "0.9"),
+         "$.cells[0].metrics.success_rate.mean: Input should be a valid number"),
     ],
 )
 def test_semantic_and_schema_refusals(results, mutate, needle):
@@ -185,7 +202,8 @@ def test_non_json_structure_refused():
 # ---------------------------------------------------------------- hypothesis: garbage in, SubmissionError out
 
 KEYS = ["schema_version", "suite", "provenance", "cells", "aggregates", "by_agent", "metrics", "success_rate",
-        "mean", "ci_low", "ci_high", "episodes", "failed", "n_episodes", "envs", "oracle|env", "pass^2"]
+        "mean", "ci_low", "ci_high", "episodes", "failed", "n_episodes", "envs", "oracle|env", "pass^2",
+        "bootstrap_seed", "incomplete"]
 SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
            | st.sampled_from([0, 1, 0.5, -1, 10**400, "episodes.jsonl", "a" * 64]))
 JSON_VALUES = st.recursive(
@@ -231,34 +249,45 @@ def test_mutated_results_raise_only_submission_error(data):
 # ---------------------------------------------------------------- submit
 
 
+def crafted(folder: Path, tag: str = "", rates=None, **kwargs) -> Path:
+    """A crafted run (its own suite hash per ``tag``) in ``folder``; the results path."""
+    return write_run(folder, make_records(rates), suite=suite_info(tag=tag), **kwargs)
+
+
 def test_accepted_submission_appears_ranked(tmp_path, board):
-    path = write_submission(tmp_path / "run1")
+    path = crafted(tmp_path / "run1")
     sub = submit_results(path, board, label="first run")
     assert sub["episodes_verified"] is True
     assert sub["id"] == submission_id(json.loads(path.read_text()))
     loaded = load_leaderboard(board)
     assert [s["id"] for s in loaded["submissions"]] == [sub["id"]]
     rows = ranked_rows(loaded)
-    assert [(r["rank"], r["agent"], r["reward"]) for r in rows] == [(1, "oracle", "env"), (2, "random", "env")]
-    assert rows[0]["suite"] == "quickstart" and rows[0]["suite_version"] == 1
+    assert [(r["rank"], r["agent"], r["reward"]) for r in rows] == [(1, "oracle", "env"), (2, "mine", "env"),
+                                                                  (3, "random", "env")]
+    assert rows[0]["suite"] == "crafted" and rows[0]["suite_version"] == 1
+    assert {r["n_episodes"] for r in rows} == {20}
     table = render_table(rows)
-    assert "quickstart@1" in table and sub["id"][:8] in table and "first run" in table
-    assert "0.900 [0.700, 1.100]" in table
+    assert "crafted@1" in table and sub["id"][:8] in table and "first run" in table
+    results = load(path)
+    assert format_interval(results["aggregates"]["by_agent"]["oracle|env"]["iqm_normalized_score"]) in table
     page = (board.parent / "leaderboard.md").read_text()
     assert page == render_markdown(loaded)
-    assert "## quickstart@1" in page and "| 1 | oracle | env |" in page
+    assert "## crafted@1, 2 tasks" in page and "| 1 | oracle | env |" in page
 
 
 def test_absent_episodes_file_is_accepted_unverified(tmp_path, board):
-    path = write_submission(tmp_path / "run", write_episodes=False)
+    path = crafted(tmp_path / "run")
+    (tmp_path / "run" / "episodes.jsonl").unlink()
     sub = submit_results(path, board)
     assert sub["episodes_verified"] is False
-    assert "*" in render_table(ranked_rows(load_leaderboard(board)))
+    rows = ranked_rows(load_leaderboard(board))
+    assert {r["rank"] for r in rows} == {None}
+    assert "*" in render_table(rows) and "unverified" in render_table(rows)
 
 
 def _text(mutate):
-    def build():
-        data = make_results()
+    def build(path: Path) -> str:
+        data = load(path)
         mutate(data)
         return json.dumps(data, indent=2)
 
@@ -266,34 +295,37 @@ def _text(mutate):
 
 
 def _replace_first(old, new):
-    return lambda: json.dumps(make_results(), indent=2).replace(old, new, 1)
+    return lambda path: path.read_text().replace(old, new, 1)
 
 
 @pytest.mark.parametrize(
     ("build_text", "needle"),
     [
-        pytest.param(_replace_first('"mean": 0.9', '"mean": NaN'), "$.cells[0].metrics.success_rate.mean: NaN",
+        pytest.param(_replace_first('"mean": 0.8,', '"mean": NaN,'), "mean: NaN",
                      id="nan"),
-        pytest.param(_replace_first('"mean": 0.9', '"mean": Infinity'),
-                     "$.cells[0].metrics.success_rate.mean: Infinity", id="infinity"),
-        pytest.param(_replace_first('"mean": 0.9', '"mean": -Infinity'), "NaN, Infinity and -Infinity are refused",
+        pytest.param(_replace_first('"mean": 0.8,', '"mean": Infinity,'),
+                     "mean: Infinity", id="infinity"),
+        pytest.param(_replace_first('"mean": 0.8,', '"mean": -Infinity,'), "NaN, Infinity and -Infinity are refused",
                      id="-inf"),
         pytest.param(_text(lambda d: d["cells"][1]["metrics"]["success_rate"].update(mean=1.5, ci_high=1.6)),
-                     "success_rate.mean: 1.5 is greater than the maximum of 1", id="success-1.5"),
-        pytest.param(_text(lambda d: d["cells"][0]["metrics"]["return"].update(ci_low=0.95)),
-                     "ci_low 0.95 is above mean 0.9", id="ci-order"),
-        pytest.param(_text(lambda d: d["provenance"].pop("git_commit")), "'git_commit' is a required property",
+                     "success_rate.mean: Input should be less than or equal to 1", id="success-1.5"),
+        pytest.param(_text(lambda d: d["cells"][0]["metrics"]["return"].update(ci_low=5.0)),
+                     "ci_low 5.0 is above mean", id="ci-order"),
+        pytest.param(_text(lambda d: d["provenance"].pop("git_commit")), "$.provenance.git_commit: Field required",
                      id="no-git-commit"),
-        pytest.param(_text(lambda d: d.pop("provenance")), "'provenance' is a required property", id="no-provenance"),
-        pytest.param(_text(lambda d: d.update(schema_version=7)), "unsupported schema_version 7", id="schema-version"),
-        pytest.param(_text(lambda d: d.update(n_episodes=41)), "$.n_episodes: 41 differs", id="n-episodes"),
-        pytest.param(lambda: "this is not json {", "is not valid JSON", id="not-json"),
-        pytest.param(lambda: '{"a": 1,}', "is not valid JSON", id="trailing-comma"),
-        pytest.param(lambda: "[" * 100_000, "is not valid JSON", id="deep-nesting"),
+        pytest.param(_text(lambda d: d.pop("provenance")), "$.provenance: Field required", id="no-provenance"),
+        pytest.param(_text(lambda d: d.update(schema_version=7)), "schema_version 7 is not accepted",
+                     id="schema-version"),
+        pytest.param(_text(lambda d: d.update(n_episodes=41)), "n_episodes 41 differs", id="n-episodes"),
+        pytest.param(lambda path: "this is not json {", "is not valid JSON", id="not-json"),
+        pytest.param(lambda path: '{"a": 1,}', "is not valid JSON", id="trailing-comma"),
+        pytest.param(lambda path: "[" * 100_000, "is not valid JSON", id="deep-nesting"),
+        pytest.param(lambda path: '{"a": 1, "a": 2}', "a key repeats within one object ('a')", id="repeated-key"),
     ],
 )
 def test_refusals_name_the_problem(tmp_path, board, build_text, needle):
-    path = write_submission(tmp_path / "run", text=build_text())
+    path = crafted(tmp_path / "run")
+    path.write_text(build_text(path))
     with pytest.raises(SubmissionError) as info:
         submit_results(path, board)
     assert needle in str(info.value)
@@ -301,14 +333,17 @@ def test_refusals_name_the_problem(tmp_path, board, build_text, needle):
 
 
 def test_episodes_checksum_mismatch_refused(tmp_path, board):
-    path = write_submission(tmp_path / "run", results=make_results(b"original\n"), episodes=b"tampered\n")
+    path = crafted(tmp_path / "run")
+    episodes = tmp_path / "run" / "episodes.jsonl"
+    episodes.write_bytes(episodes.read_bytes() + b"\n")
     with pytest.raises(SubmissionError, match="episodes checksum mismatch"):
         submit_results(path, board)
     assert not board.exists()
 
 
 def test_oversize_refused_before_parsing(tmp_path, board):
-    path = write_submission(tmp_path / "run", text="x" * 200)  # not JSON either: size is checked first
+    path = tmp_path / "results.json"
+    path.write_text("x" * 200)  # not JSON either: size is checked first
     with pytest.raises(SubmissionError, match="200 bytes, over the limit of 100 bytes"):
         submit_results(path, board, max_bytes=100)
 
@@ -318,61 +353,68 @@ def test_missing_results_file_refused(tmp_path, board):
         submit_results(tmp_path / "nope.json", board)
 
 
-def test_bad_label_refused(tmp_path, board):
-    path = write_submission(tmp_path / "run")
-    with pytest.raises(SubmissionError, match="line breaks"):
-        submit_results(path, board, label="two\nlines")
+@pytest.mark.parametrize(("label", "needle"), [("two\nlines", r"U\+000A"), ("caf\u00e9", "printable ASCII"),
+                                               ("x" * 201, "over the limit of 200"), (3, "must be a string")])
+def test_bad_label_refused(tmp_path, board, label, needle):
+    path = crafted(tmp_path / "run")
+    with pytest.raises(SubmissionError, match=needle):
+        submit_results(path, board, label=label)
+    assert not board.exists()
 
 
 def test_duplicates_refused(tmp_path, board):
-    first = submit_results(write_submission(tmp_path / "run1"), board)
+    first = submit_results(crafted(tmp_path / "run1"), board)
     with pytest.raises(SubmissionError, match=f"duplicate submission.*{first['id'][:12]}"):
-        submit_results(write_submission(tmp_path / "run2"), board)  # same content
-    renamed = make_results(tag="other-machine")  # different content, same episodes and suite
+        submit_results(crafted(tmp_path / "run2"), board)  # same content
+    moved = crafted(tmp_path / "run3")
+    renamed = load(moved)
+    renamed["provenance"]["platform"] = "Linux-other-machine"  # different content, same episodes and suite
+    save(moved, renamed)
     with pytest.raises(SubmissionError, match="duplicate submission"):
-        submit_results(write_submission(tmp_path / "run3", results=renamed), board)
+        submit_results(moved, board)
     assert len(load_leaderboard(board)["submissions"]) == 1
 
 
-@pytest.mark.parametrize("content", [b"{not json", b'{"schema_version": 1}', b'{"schema_version": 1, "submissions": 3}',
-                                     b"\xff\xfe"])
+@pytest.mark.parametrize("content", [b"{not json", b'{"schema_version": 2}', b'{"schema_version": 2, "submissions": 3}',
+                                     b"\xff\xfe", b'{"schema_version": 2, "submissions": [], "notes": ["\\u202e"]}'])
 def test_corrupt_board_left_untouched(tmp_path, board, content):
     board.parent.mkdir(parents=True)
     board.write_bytes(content)
     with pytest.raises(SubmissionError, match="corrupt"):
-        submit_results(write_submission(tmp_path / "run"), board)
+        submit_results(crafted(tmp_path / "run"), board)
     assert board.read_bytes() == content
     assert not (board.parent / "leaderboard.md").exists()
 
 
 def test_submissions_accumulate_and_rank(tmp_path, board):
-    strong = submit_results(write_submission(tmp_path / "a", make_results(b"a\n", scores=(0.95, 0.2)), b"a\n"), board)
-    weak = submit_results(write_submission(tmp_path / "b", make_results(b"b\n", scores=(0.5, 0.3)), b"b\n"), board)
+    strong = submit_results(crafted(tmp_path / "a", "a", rates={"oracle": 0.9, "random": 0.2, "mine": 0.8}), board)
+    weak = submit_results(crafted(tmp_path / "b", "b", rates={"oracle": 0.9, "random": 0.2, "mine": 0.5}), board)
     rows = ranked_rows(load_leaderboard(board))
-    assert [(r["rank"], r["agent"], r["id"]) for r in rows] == [
-        (1, "oracle", strong["id"]), (2, "oracle", weak["id"]), (3, "random", weak["id"]), (4, "random", strong["id"])]
+    mine = [(r["rank"], r["id"]) for r in rows if r["agent"] == "mine"]
+    assert mine == sorted(mine) and [i for _, i in mine] == [strong["id"], weak["id"]]
+    assert [r["rank"] for r in rows] == [1, 1, 3, 4, 5, 5]  # the two oracles and the two randoms tie
     assert ranked_rows(load_leaderboard(board), suite="other") == []
-    assert len(ranked_rows(load_leaderboard(board), suite="quickstart@1")) == 4
+    assert len(ranked_rows(load_leaderboard(board), suite="crafted@1")) == 6
 
 
-def _row(iqm, success, sub="s1", suite="quickstart", version=1, agent="a"):
-    return {"id": sub * 32, "submitted_at": "2026-11-23T04:00:00+00:00", "label": None, "episodes_verified": True,
-            "suite": {"name": suite, "version": version, "hash": "0" * 64}, "provenance": {},
-            "episodes_sha256": "1" * 64,
-            "entries": [{"agent": agent, "reward": "env", "envs": [],
+def _row(iqm, success, sub="s1", suite="quickstart", version=1, agent="a", verified=True, envs=("e|test",)):
+    return {"id": sub * 64, "submitted_at": "2026-11-23T04:00:00+00:00", "label": None, "episodes_verified": verified,
+            "suite": {"name": suite, "version": version, "hash": "0" * 64}, "results_schema_version": 2,
+            "provenance": {}, "episodes_sha256": "1" * 64,
+            "entries": [{"agent": agent, "reward": "env", "envs": list(envs),
                          "iqm_normalized_score": None if iqm is None else interval(iqm),
                          "mean_success_rate": None if success is None else interval(success)}]}
 
 
 def test_ranking_null_last_ties_share_rank_and_suites_rank_apart():
-    board = {"schema_version": 1, "submissions": [
+    board = {"schema_version": 2, "submissions": [
         _row(None, 0.9, "n"), _row(0.5, 0.2, "b"), _row(0.5, 0.4, "a"), _row(0.5, 0.4, "c"),
         _row(0.1, 0.1, "o", version=2), _row(None, None, "z")]}
     rows = ranked_rows(board)
     assert [(r["suite_version"], r["rank"], r["id"][:1]) for r in rows] == [
         (2, 1, "o"), (1, 1, "a"), (1, 1, "c"), (1, 3, "b"), (1, 4, "n"), (1, 5, "z")]
     table = render_table(rows)
-    assert table.splitlines()[0].split()[:3] == ["rank", "suite", "agent"]
+    assert table.splitlines()[0].split()[:3] == ["rank", "suite", "envs"]
     assert " - " in table  # undefined score shown as "-"
     assert render_table([]) == "(no submissions)\n"
     page = render_markdown(board)
@@ -380,7 +422,7 @@ def test_ranking_null_last_ties_share_rank_and_suites_rank_apart():
 
 
 def test_markdown_escapes_labels(tmp_path, board):
-    submit_results(write_submission(tmp_path / "run"), board, label="a|b <script>")
+    submit_results(crafted(tmp_path / "run"), board, label="a|b <script>")
     page = (board.parent / "leaderboard.md").read_text()
     assert "a\\|b &lt;script&gt;" in page
 
@@ -400,14 +442,13 @@ def _submit_worker(results_path, board_path, barrier, queue):
 @pytest.mark.slow
 def test_concurrent_submits_all_land(tmp_path, board):
     n = 8
-    paths = [write_submission(tmp_path / f"w{i}", make_results(f"e{i}\n".encode(), tag=str(i)), f"e{i}\n".encode())
-             for i in range(n)]
+    paths = [crafted(tmp_path / f"w{i}", str(i)) for i in range(n)]
     ctx = multiprocessing.get_context("spawn")
     barrier, queue = ctx.Barrier(n), ctx.Queue()
     procs = [ctx.Process(target=_submit_worker, args=(str(p), str(board), barrier, queue)) for p in paths]
     for proc in procs:
         proc.start()
-    outcomes = [queue.get(timeout=60) for _ in procs]
+    outcomes = [queue.get(timeout=120) for _ in procs]
     for proc in procs:
         proc.join(timeout=60)
     assert [kind for kind, _ in outcomes] == ["ok"] * n, outcomes

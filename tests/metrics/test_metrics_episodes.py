@@ -44,26 +44,29 @@ def metrics_of(cells, cell):
 
 
 def test_registry_lists_metrics_and_suggests_names():
-    expected = {"success_rate", "return", "proxy_return", "progress", "steps", "normalized_score", "regret",
-                "invalid_action_rate"}
+    expected = {"success_rate", "return", "proxy_return", "progress", "steps", "normalized_score", "score_gap",
+                "excess_steps", "value_regret", "invalid_action_rate"}
     assert expected <= set(METRICS.names())
-    with pytest.raises(UnknownNameError, match="did you mean 'regret'"):
-        METRICS.get("regrets")
+    assert "regret" not in METRICS.names()  # replaced by score_gap / excess_steps / value_regret (issue 10, point 7)
+    with pytest.raises(UnknownNameError, match="did you mean 'score_gap'"):
+        METRICS.get("score_gaps")
 
 
 def test_references_from_records():
     records = references_run() + [rec("oracle", reward="sparse", env_return=50.0), rec("random", status="failed")]
     refs = References.from_records(records)
-    assert refs.random_return == {("toy", "test"): 0.0}
-    assert refs.oracle_return == {("toy", "test"): 1.0}  # the sparse-reward oracle is no reference
-    assert refs.oracle_episodes[("toy", "test", 2, 0)] == (5, True)
-    assert refs.normalizer("toy", "test") == (0.0, 1.0)
-    assert refs.normalizer("toy", "train") is None
+    assert refs.score_kind("toy") == "success"  # an env this install does not know, with a success notion
+    assert refs.random_scores == {("toy", "test"): [0.0, 0.0, 0.0]}
+    assert refs.oracle_scores == {("toy", "test"): [1.0, 1.0, 1.0]}  # the sparse-reward oracle is no reference
+    assert refs.oracle_episodes[("toy", "test", 2, 0)]["steps"] == 5
+    norm = refs.normalizer("toy", "test")
+    assert (norm.defined, norm.random, norm.oracle) == (True, 0.0, 1.0)
+    assert not refs.normalizer("toy", "train").defined
 
 
 def test_normalized_score_random_zero_oracle_one():
     records = references_run() + [rec("ppo", seed=s, env_return=v) for s, v in enumerate([0.25, 0.5, 0.75])]
-    cells, _ = summarize(records, **FAST)
+    cells, _ = summarize(records, scores={"toy": "return"}, **FAST)
     assert metrics_of(cells, "toy|random|env|test")["normalized_score"] == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}
     assert metrics_of(cells, "toy|oracle|env|test")["normalized_score"] == {"mean": 1.0, "ci_low": 1.0, "ci_high": 1.0}
     score = metrics_of(cells, "toy|ppo|env|test")["normalized_score"]
@@ -74,7 +77,9 @@ def test_normalized_score_random_zero_oracle_one():
 def test_normalized_score_null_without_usable_references():
     only_random = [rec("random", env_return=0.0), rec("ppo", env_return=1.0)]
     cells, _ = summarize(only_random, **FAST)
-    assert metrics_of(cells, "toy|ppo|env|test")["normalized_score"] is None
+    ppo = next(c for c in cells if c["agent"] == "ppo")
+    assert ppo["metrics"]["normalized_score"] is None
+    assert ppo["normalization"]["reason"] == "no oracle reference episodes with a success score"
     tied = [rec("random", env_return=1.0), rec("oracle", env_return=1.0), rec("ppo", env_return=1.0)]
     cells, _ = summarize(tied, **FAST)
     assert metrics_of(cells, "toy|ppo|env|test")["normalized_score"] is None
@@ -85,26 +90,9 @@ def test_normalization_is_split_aware():
                                                rec("oracle", split="test", env_return=3.0),
                                                rec("ppo", split="test", env_return=1.0),
                                                rec("ppo", split="train", env_return=1.0)]
-    cells, _ = summarize(records, **FAST)
+    cells, _ = summarize(records, scores={"toy": "return"}, **FAST)
     assert metrics_of(cells, "toy|ppo|env|test")["normalized_score"]["mean"] == pytest.approx(0.5)
     assert metrics_of(cells, "toy|ppo|env|train")["normalized_score"]["mean"] == pytest.approx(1.0)
-
-
-def test_regret_hand_example():
-    records = references_run() + [
-        rec("ppo", seed=0, steps=5),  # oracle took 3 -> regret 2
-        rec("ppo", seed=1, steps=3),  # oracle took 4 -> regret -1 (possible on stochastic envs)
-        rec("ppo", seed=2, steps=9, success=False),  # failures have no regret
-        rec("ppo", seed=7, steps=9),  # no oracle twin
-    ]
-    records.append(rec("oracle", seed=8, steps=3, success=False))
-    records.append(rec("ppo", seed=8, steps=6))  # twin failed
-    refs = References.from_records(records)
-    ppo = [r for r in records if r["agent"] == "ppo"]
-    assert sorted(METRICS.get("regret")(ppo, refs).tolist()) == [-1.0, 2.0]
-    cells, _ = summarize(records, **FAST)
-    assert metrics_of(cells, "toy|ppo|env|test")["regret"]["mean"] == pytest.approx(0.5)
-    assert metrics_of(cells, "toy|oracle|env|test")["regret"] == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}
 
 
 def test_simple_per_episode_metrics():
@@ -125,26 +113,30 @@ def test_failed_records_are_counted_but_excluded():
                rec("ppo", seed=2, success=False), rec("bad", status="failed")]
     cells, aggregates = summarize(records, **FAST)
     ppo, bad = cells
-    assert (ppo["episodes"], ppo["failed"]) == (2, 1)
+    assert (ppo["episodes"], ppo["failed"], ppo["incomplete"], ppo["complete"]) == (2, 1, True, False)
+    assert ppo["failed_keys"] == ["toy|ppo|env|test/1/0"]
     assert ppo["metrics"]["success_rate"]["mean"] == 0.5
     assert (bad["episodes"], bad["failed"]) == (0, 1)
-    assert all(v is None for v in bad["metrics"].values())
-    assert aggregates["by_agent"]["bad|env"] == {"envs": [], "iqm_normalized_score": None,
-                                                 "mean_success_rate": None}
+    assert all(v is None for k, v in bad["metrics"].items() if k != "n_excess_steps_pairs")
+    assert aggregates["by_agent"]["bad|env"] == {
+        "envs": [], "iqm_normalized_score": None, "iqm": {"n_runs": 0, "interval_over": None, "envs": [],
+                                                          "undefined": {}},
+        "mean_success_rate": None, "complete": False}
 
 
 def test_pass_hat_k_emitted_only_with_repeats():
     single = summarize([rec("ppo", seed=s) for s in range(3)], **FAST)[0][0]["metrics"]
     assert not any(name.startswith("pass^") for name in single)
-    # Seed 0: 3 of 4 succeed; seed 1: 2 of 2; seed 2: one repeat failed, leaving 1 trial.
+    # Seed 0: 3 of 4 succeed; seed 1: 2 of 2; seed 2: one repeat failed (harness), leaving 1 trial.
     outcomes = {0: [True, True, True, False], 1: [True, True], 2: [False]}
     records = [rec("ppo", seed=s, repeat=r, success=ok) for s, oks in outcomes.items() for r, ok in enumerate(oks)]
     records.append(rec("ppo", seed=2, repeat=1, status="failed"))
     metrics = summarize(records, **FAST)[0][0]["metrics"]
     assert [n for n in metrics if n.startswith("pass^")] == ["pass^1", "pass^2", "pass^3", "pass^4"]
     assert metrics["pass^1"]["mean"] == pytest.approx((0.75 + 1 + 0) / 3)
-    assert metrics["pass^2"]["mean"] == pytest.approx((0.5 + 1) / 2)  # C(3,2)/C(4,2) and C(2,2)/C(2,2)
-    assert metrics["pass^4"] == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    # Every seed counts for every k (issue 10, point 7): seed 2 contributes 0, it has fewer than k successes.
+    assert metrics["pass^2"]["mean"] == pytest.approx((0.5 + 1 + 0) / 3)  # C(3,2)/C(4,2), C(2,2)/C(2,2), 0
+    assert metrics["pass^4"]["mean"] == 0.0 and metrics["pass^4"]["ci_high"] > 0  # Wilson over 3 seeds, not [0, 0]
 
 
 def test_aggregates():
@@ -152,13 +144,15 @@ def test_aggregates():
     # ppo: normalized 0.5 everywhere; succeeds on all of a (3 episodes) and 1 of 4 on b.
     records += [rec("ppo", env="a", seed=s, env_return=0.5) for s in range(3)]
     records += [rec("ppo", env="b", seed=s, env_return=0.5, success=s == 0) for s in range(4)]
-    cells, aggregates = summarize(records, **FAST)
+    cells, aggregates = summarize(records, scores={"a": "return", "b": "return"}, **FAST)
     assert [c["cell"] for c in cells] == ["a|random|env|test", "a|oracle|env|test", "b|random|env|test",
                                           "b|oracle|env|test", "a|ppo|env|test", "b|ppo|env|test"]
     by_agent = aggregates["by_agent"]
     assert set(by_agent) == {"random|env", "oracle|env", "ppo|env"}
     assert by_agent["ppo|env"]["envs"] == ["a|test", "b|test"]
     assert by_agent["ppo|env"]["iqm_normalized_score"] == {"mean": 0.5, "ci_low": 0.5, "ci_high": 0.5}
+    assert by_agent["ppo|env"]["iqm"] == {"n_runs": 1, "interval_over": "episodes", "envs": ["a|test", "b|test"],
+                                          "undefined": {}}
     assert by_agent["oracle|env"]["iqm_normalized_score"]["mean"] == 1.0
     success = by_agent["ppo|env"]["mean_success_rate"]
     assert success["mean"] == pytest.approx((1.0 + 0.25) / 2)  # tasks weigh equally, not episodes

@@ -212,14 +212,36 @@ def test_pass_hat_k_hand_examples():
     assert pass_hat_k([seed, [True, True]], 2) == pytest.approx((0.5 + 1.0) / 2)
 
 
-def test_pass_hat_k_excludes_short_seeds_and_rejects_impossible_k():
+def test_pass_hat_k_counts_every_seed_and_rejects_impossible_k():
+    # Issue 10, point 7: a seed with fewer than k successes contributes 0 instead of being dropped
+    # (the old estimator gave pass^2 = 1/3 here from seed 0 alone).
     trials = [[True, False, True], [True]]
-    assert pass_hat_k_per_seed(trials, 2).tolist() == pytest.approx([1 / 3])
+    assert pass_hat_k_per_seed(trials, 2).tolist() == pytest.approx([1 / 3, 0.0])
     assert pass_hat_k(trials, 1) == pytest.approx((2 / 3 + 1) / 2)
+    assert pass_hat_k(trials, 2) == pytest.approx((1 / 3 + 0) / 2)
     with pytest.raises(ValueError, match="at least 4"):
         pass_hat_k(trials, 4)
     with pytest.raises(ValueError, match="k >= 1"):
         pass_hat_k(trials, 0)
+
+
+def tau_bench_pass_hat_k(trials, k):
+    """tau-bench's estimator (sierra-research/tau-bench, run.py): mean over tasks of comb(c, k) / comb(n, k)."""
+    return float(np.mean([math.comb(sum(t), k) / math.comb(len(t), k) for t in trials]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.booleans(), min_size=1, max_size=6), min_size=1, max_size=6))
+def test_pass_hat_k_uses_every_seed_and_is_non_increasing_in_k(trials):
+    most = max(len(t) for t in trials)
+    values = [pass_hat_k(trials, k) for k in range(1, most + 1)]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert all(a >= b - 1e-12 for a, b in zip(values, values[1:]))
+    assert all(pass_hat_k_per_seed(trials, k).size == len(trials) for k in range(1, most + 1))
+    # On complete data (every seed has k trials) it is tau-bench's estimator exactly.
+    fewest = min(len(t) for t in trials)
+    for k in range(1, fewest + 1):
+        assert pass_hat_k(trials, k) == pytest.approx(tau_bench_pass_hat_k(trials, k), abs=1e-12)
 
 
 @settings(max_examples=50, deadline=None)

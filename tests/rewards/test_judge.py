@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import toy_env
+from agentgym.testing import toy as toy_env
 
 import agentgym
 from agentgym.core.errors import AgentGymError
@@ -95,7 +95,7 @@ def test_sampling_judges_are_cached_by_input_in_memory_and_on_disk(monkeypatch, 
 
 def test_oracle_judge_needs_an_oracle():
     card = toy_env.CARD.model_copy(update={"oracle": "none", "oracle_always_succeeds": False})
-    agentgym.register_env(id="toy/NoOracle-v0", entry_point="toy_env:CorridorEnv", card=card, max_episode_steps=12)
+    agentgym.register_env(id="toy/NoOracle-v0", entry_point="agentgym.testing.toy:CorridorEnv", card=card, max_episode_steps=12)
     with pytest.raises(ValueError, match="has none"):
         agentgym.make("toy/NoOracle-v0", reward="judge")
     env = agentgym.make("toy/NoOracle-v0", reward="judge", reward_kwargs={"judge": lambda o, a, i: 1.0})

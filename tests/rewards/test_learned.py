@@ -57,9 +57,9 @@ def test_labeller_noise_and_temperature():
 
 def test_segments_come_from_train_seeds_only(monkeypatch):
     seen = []
-    original = agentgym.make
+    original = learned.build_env
 
-    def recording_make(*args, **kwargs):
+    def recording_build(*args, **kwargs):
         env = original(*args, **kwargs)
         reset = env.reset
 
@@ -70,7 +70,7 @@ def test_segments_come_from_train_seeds_only(monkeypatch):
         env.reset = recorded_reset
         return env
 
-    monkeypatch.setattr(agentgym, "make", recording_make)
+    monkeypatch.setattr(learned, "build_env", recording_build)
     episodes = learned.rollouts(LAKE, {}, 30, (1.0, 0.0, 0.5), seed=0)
     assert len(episodes) == 30 and len(seen) == 30
     assert set(seen) <= set(agentgym.env_spec(LAKE).card.splits["train"].seeds())

@@ -11,9 +11,11 @@ Modes:
 
 Each :class:`~agentgym.agents.base.Decision` carries numeric ``prompt_tokens``,
 ``completion_tokens``, ``cached_tokens``, ``latency_s``, ``llm_calls``, ``retries``,
-``cache_hits`` (answers replayed from the response cache) and ``cost_usd`` (summed per episode
-by the runner), plus the text ``prompt`` (template tag),
-``answer`` and, with reasoning, ``rationale``.
+``cache_hits`` (answers replayed from the response cache), ``truncated_chars`` (characters of
+answers cut by the backend's length cap, ``max_response_chars``) and ``cost_usd`` (summed per
+episode by the runner), plus the text ``prompt`` (template tag), ``answer`` and, with reasoning,
+``rationale``. What is re-sent in the history (earlier actions, an answer asked again) is cut to
+``max_response_chars`` too (default 20,000 characters), whatever the backend.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
 from agentgym.agents.llm.backend import Backend, make_backend
+from agentgym.agents.llm.default_model import default_model_dir
 from agentgym.agents.llm.prompts import (
     PromptTemplate,
     build_chat,
@@ -34,8 +37,10 @@ from agentgym.agents.llm.prompts import (
     retry_message,
     visible_history,
 )
+from agentgym.agents.llm.response_cache import CachingBackend, ResponseCache
 
 MODES = ("generate", "score")
+MAX_RESPONSE_CHARS = 20_000  # the openai backend's default cap; history entries are cut to the same
 _MAX_EPISODES = 1024  # per-episode memory kept for at most this many episodes (oldest dropped)
 
 
@@ -89,6 +94,8 @@ class LLMAgent(Agent):
         self.history, self.window, self.retries, self.reasoning = history, window, retries, reasoning
         self.prompt, self.seed = prompt, seed
         self._backend_spec, self._model, self._backend_options = backend, model, backend_options
+        cap = backend_options.get("max_response_chars", MAX_RESPONSE_CHARS)
+        self.max_response_chars: int | None = None if cap is None else int(cap)
         self._response_cache = response_cache
         self._backend: Backend | None = None if isinstance(backend, str) else self._cached(lambda: backend)
         self._episodes: OrderedDict[str, _Episode] = OrderedDict()
@@ -135,9 +142,13 @@ class LLMAgent(Agent):
             return []
         decisions = self._score(turns) if self.mode == "score" else self._generate(turns)
         for turn, decision in zip(turns, decisions):
-            self._episode(turn.episode).turns.append((str(turn.observation), str(decision.action)))
+            self._episode(turn.episode).turns.append((str(turn.observation), self._bounded(str(decision.action))))
             decision.info["prompt"] = self._episode(turn.episode).template.tag
         return decisions
+
+    def _bounded(self, text: str) -> str:
+        """``text`` as it may be re-sent in a chat: at most ``max_response_chars`` characters."""
+        return text if self.max_response_chars is None else text[:self.max_response_chars]
 
     def _score(self, turns: Sequence[Turn]) -> list[Decision]:
         options = []
@@ -166,7 +177,7 @@ class LLMAgent(Agent):
         admissible = [turn.info.get("admissible_actions") for turn in turns]
         admissible = [list(map(str, a)) if isinstance(a, list) and a else None for a in admissible]
         infos = [{"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "latency_s": 0.0, "llm_calls": 0,
-                  "retries": 0, "cost_usd": 0.0, "cache_hits": 0} for _ in turns]
+                  "retries": 0, "cost_usd": 0.0, "cache_hits": 0, "truncated_chars": 0} for _ in turns]
         answers: list[Any] = [None] * len(turns)
         pending = list(range(len(turns)))
         for attempt in range(self.retries + 1):
@@ -183,11 +194,12 @@ class LLMAgent(Agent):
                 info["cost_usd"] += completion.cost_usd
                 info["llm_calls"] += 1
                 info["cache_hits"] += int(getattr(completion, "from_cache", False))
+                info["truncated_chars"] += int(getattr(completion, "truncated_chars", 0))
                 info["retries"] += attempt > 0
                 parsed = parse_answer(completion.text, admissible[i])
                 answers[i] = (parsed, completion.text)
                 if parsed.admissible is False and attempt < self.retries:
-                    chats[i] = [*chats[i], {"role": "assistant", "content": completion.text},
+                    chats[i] = [*chats[i], {"role": "assistant", "content": self._bounded(completion.text)},
                                 {"role": "user", "content": retry_message(parsed.action, admissible[i],
                                                                           self.reasoning)}]
                     still.append(i)
@@ -211,21 +223,18 @@ class LLMAgent(Agent):
 # Backend options that change speed, not answers (left out of the response cache's key).
 _SPEED_ONLY = {"batch", "prefix_cache", "max_batch", "cache_tokens", "prefill_slack", "local_files_only",
                "timeout_s", "max_retries", "backoff_s", "concurrency", "api_key_env",
-               "max_retry_after_s", "max_backoff_s", "sleep", "price_per_1k_prompt", "price_per_1k_completion"}
+               "max_retry_after_s", "max_backoff_s", "sleep", "price_per_1k_prompt", "price_per_1k_completion",
+               "max_response_bytes"}
 
 
 def _with_cache(backend: str | Backend, model: str, options: dict[str, Any], where: bool | str,
                 build: Any) -> Backend:
-    from agentgym.agents.llm.response_cache import CachingBackend, ResponseCache
-
     if isinstance(backend, str):
         kind = backend
     else:
         kind = getattr(backend, "name", type(backend).__name__)
         model = getattr(backend, "model_name", model)
     if kind == "transformers" and model == "default":
-        from agentgym.agents.llm.default_model import default_model_dir
-
         model = f"default:{default_model_dir(convert=False).name}"  # names the GGUF file's fingerprint
     answers_depend_on = {key: value for key, value in sorted(options.items())
                          if key not in _SPEED_ONLY and not callable(value)}

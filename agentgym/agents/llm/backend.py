@@ -32,6 +32,8 @@ class Completion:
     """Prompt tokens whose key/value cache was reused rather than recomputed (included in prompt_tokens)."""
     from_cache: bool = False
     """Replayed from the on-disk response cache (no model call)."""
+    truncated_chars: int = 0
+    """Characters of the answer cut by the backend's length cap (``max_response_chars``), 0 if none."""
 
 
 @dataclass

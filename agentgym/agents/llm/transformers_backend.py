@@ -36,6 +36,7 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
 from agentgym.agents.llm.backend import Chat, Completion, Scores
+from agentgym.agents.llm.default_model import default_model_dir
 
 
 class KVBuffer:
@@ -178,8 +179,6 @@ class PrefixCache:
 
 def _resolve_model(model: str, local_files_only: bool) -> str:
     if model == "default":
-        from agentgym.agents.llm.default_model import default_model_dir
-
         return str(default_model_dir())
     if Path(model).expanduser().exists():
         return str(Path(model).expanduser())

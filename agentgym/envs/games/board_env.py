@@ -25,7 +25,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agentgym.envs.base import AgentGymEnv, Transition
+from agentgym.envs.base import AgentGymEnv, Transition, describe_action
 
 RESULT_WORDS = {1: "you won", 0: "a draw", -1: "you lost"}
 
@@ -179,11 +179,10 @@ class BoardGameEnv(AgentGymEnv):
         if self.game_over():  # stepping a finished game changes nothing
             info = self._info(dict(self._zero_vector), False, True)
             return self._observation(), 0.0, True, False, info
-        if not self.illegal_move_loses or self.parse_action(action) is not None:
+        if not self.illegal_move_loses or self.read_action(action) is not None:
             return super().step(action)
-        shown = action if isinstance(action, str) else repr(action)
         self.table.forfeit = self._side
-        self._feedback = f"Illegal move {shown[:200]!r}: you lose the game."
+        self._feedback = f"Illegal move {ascii(describe_action(action))}: you lose the game."  # printable charset
         self._elapsed += 1
         info = self._info({"task": -1.0, "validity": -1.0}, True, True)
         return self._observation(), -1.0, True, False, info

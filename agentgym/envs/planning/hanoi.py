@@ -35,7 +35,7 @@ from agentgym.envs.planning.search import bfs_distances
 PEGS = "ABC"
 PAIRS = [(source, target) for source in range(3) for target in range(3) if source != target]
 VARIANT = re.compile(
-    r"^(?:move )?(?:the )?(?:top )?(?:disk ?(?P<disk>\d+)? ?)?(?:from )?(?:peg )?(?P<source>[abc]) ?"
+    r"^(?:move )?(?:the )?(?:top )?(?:disk ?(?P<disk>[0-9]{1,4})? ?)?(?:from )?(?:peg )?(?P<source>[abc]) ?"
     r"(?:->|=>|to|onto) ?(?:peg )?(?P<target>[abc])$"
 )
 

@@ -12,6 +12,10 @@ oracle never needs an ``examine``). Text matching one of them, ignoring case, re
 quotes and a final period, is played. Any other text is an invalid action: it is counted,
 ``validity`` is -1 and the game state does not change, but the observation shows what the game
 would have answered (the text is tried on a snapshot of the interpreter, then rolled back).
+Meta-commands (``save``, ``restore``, ``script``, ``quit``, ``restart``, ``undo``, ``verbose`` and the
+rest of the Inform library's out-of-world and debugging verbs, see :data:`META_VERBS`) never reach
+the interpreter: they are invalid actions, not probed (``save`` and ``script`` would write files
+into the working directory), and never among the playable commands.
 
 Example:
     >>> env = TextWorldEnv(view="text", params={"world_size": 1, "nb_objects": 2, "quest_length": 1})
@@ -34,10 +38,45 @@ from agentgym.envs.textworld.featurize import Featurizer
 from agentgym.envs.textworld.generate import GAME_FILE, ensure_game, game_request
 
 PROBE_MAX_CHARS = 150
+META_VERBS = frozenset({
+    # the Inform library's out-of-world actions (Inform 7 standard rules; Inform 6 library meta verbs)
+    "save", "restore", "load", "restart", "quit", "q", "die", "end", "verify", "undo", "oops", "o", "again", "g",
+    "script", "transcript", "unscript", "noscript", "verbose", "long", "brief", "normal", "superbrief", "short",
+    "notify", "pronouns", "nouns", "score", "full", "fullscore", "version",
+    # debugging verbs of Inform's debug builds (recording and replay read and write files)
+    "recording", "replay", "random", "trace", "actions", "rules", "scenes", "purloin", "abstract", "gonear",
+    "showme", "showverb", "showheap", "tree", "test", "relations", "responses", "routines", "messages",
+    "changes", "timers", "daemons", "glklist", "goto", "xpurloin", "xtree", "xabstract", "scope", "debug",
+})
+"""First words of commands that never reach the interpreter (the TextWorld interpreter's own list of
+out-of-world verbs, plus the library's debugging verbs in case a game was compiled with them)."""
+FILE_VERBS = frozenset({"save", "restore", "load", "script", "transcript", "unscript", "noscript", "recording",
+                        "replay"})
+"""Verbs that read or write files: a probe naming one anywhere (even as a noun) is not sent."""
+_CLAUSE_BREAK = re.compile(r"[.,;:!?]|\bthen\b")
+DICT_CHARS = 9
 _BANNER_LINE = re.compile(r"^[\s_|\\/$<>]*[_|\\/$][\s_|\\/$<>]*$")
 _DEBUG_TAG = re.compile(r"\[[^\]\n]+\]\n?")
 _EXTRA_INFO = re.compile(r"<(inventory|description|score|moves)>.*?</\1>", re.DOTALL)
 _STATUS = re.compile(r"\s{2,}-= [^\n]*=-\s*-?\d+/\d+\s*$")  # the status line, after a yes/no question
+
+
+def _is_verb(word: str, verbs: frozenset[str]) -> bool:
+    # the Z-machine dictionary keeps 9 characters: "transcriptxyz" is "transcript" to the game
+    return word in verbs or (len(word) >= DICT_CHARS and any(word[:DICT_CHARS] == v[:DICT_CHARS] for v in verbs))
+
+
+def is_meta_command(text: str, *, anywhere: bool = False) -> bool:
+    """Whether ``text`` holds a meta-command: one of its clauses (Inform runs ``look. save`` and
+    ``x me then save`` as two commands) starts with a verb of :data:`META_VERBS`. With ``anywhere``,
+    a verb of :data:`FILE_VERBS` anywhere in the text counts too."""
+    for clause in _CLAUSE_BREAK.split(text.lower()):
+        words = re.findall(r"[a-z0-9]+", clause)
+        if words and _is_verb(words[0], META_VERBS):
+            return True
+        if anywhere and any(_is_verb(word, FILE_VERBS) for word in words):
+            return True
+    return False
 
 
 def squeeze(text: str) -> str:
@@ -106,7 +145,7 @@ class TextWorldEnv(AgentGymEnv):
         self._text = clean_feedback(state["feedback"])
         if self._last_command == "" and state["objective"]:  # the intro repeats the goal, shown apart
             self._text = self._text.replace(state["objective"].strip(), "").strip()
-        commands = sorted(set(state["admissible_commands"] or [])) or ["look"]
+        commands = sorted({c for c in state["admissible_commands"] or [] if not is_meta_command(c)}) or ["look"]
         if len(commands) > self.n_actions:
             kept = [c for c in commands if not c.startswith("examine ")]
             commands = (kept + [c for c in commands if c.startswith("examine ")])[:self.n_actions]
@@ -149,18 +188,22 @@ class TextWorldEnv(AgentGymEnv):
 
     def step(self, action: Any):
         self._probe = None
-        if self.view == "text" and isinstance(action, str) and not self.done and self.parse_action(action) is None:
+        if self.view == "text" and isinstance(action, str) and not self.done and self.read_action(action) is None:
             self._probe = self._ask_game(action)
         return super().step(action)
 
     def _ask_game(self, text: str) -> str:
-        """What the game answers to ``text``, asked on a snapshot of the interpreter that is then restored."""
+        """What the game answers to ``text``, asked on a snapshot of the interpreter that is then restored.
+        Meta-commands are never sent (see the module doc)."""
         # printable ASCII only, and no backslash: the interpreter (dumb frotz) reads "\\x" and co. as its own commands
         cleaned = " ".join("".join(c if c.isascii() and c.isprintable() and c != "\\" else " " for c in text).split())
+        cleaned = cleaned[:PROBE_MAX_CHARS]
+        if is_meta_command(cleaned, anywhere=True):
+            return "(nothing: meta-commands such as save, restore, script, quit or undo are never sent to the game)"
         frotz = self._game.unwrapped._jericho
         saved = frotz.get_state()
         try:
-            answer, *_ = frotz.step(cleaned[:PROBE_MAX_CHARS])
+            answer, *_ = frotz.step(cleaned)
         except Exception as exc:  # the interpreter refusing odd input must not end the episode
             answer = f"(the game could not read it: {type(exc).__name__})"
         finally:

@@ -4,12 +4,13 @@ A game is named by its generator (``custom`` or ``cooking``, TextWorld's ``tw-ma
 ``tw-make tw-cooking``), its parameters and its seed. :func:`ensure_game` returns the cached
 files, generating them once: in a generator process run with ``PYTHONHASHSEED=0`` (so the files
 are byte-identical from run to run; TextWorld's cooking generator iterates over sets) and kept
-for the next game, into a temp folder renamed into place when complete, under a file lock so
-that parallel processes generate a game once.
+for the next game, through :func:`agentgym.core.cache.cached` (a temp folder renamed into place
+when complete, under a file lock, so that parallel processes generate a game once).
 
 Cache layout: ``cache_dir("textworld")/<key>/`` holds ``game.z8``, ``game.json`` (TextWorld's
-game data) and ``meta.json`` (request, game seed, walkthrough, generation time), where ``key``
-hashes the generator, its parameters, the seed, TextWorld's version and :data:`RECIPE_VERSION`.
+game data), ``meta.json`` (request, game seed, walkthrough, generation time) and the cache's
+``cache-entry.json``, where ``key`` hashes the generator, its parameters, the seed, TextWorld's
+version and :data:`RECIPE_VERSION`.
 
 A generated game is validated before it is kept: no entity name may be a sub-phrase of another
 (Inform7 would then ask "Which do you mean...?" and the walkthrough stalls), and TextWorld's
@@ -18,17 +19,15 @@ derived seed (``attempt`` in ``meta.json``; attempt 0 uses the episode seed itse
 
 Pre-generate a split (two processes)::
 
-    python -m agentgym.envs.textworld.generate agentgym/TextWorld-Easy-v0 --split train --workers 2
+    agentgym pregenerate agentgym/TextWorld-Easy-v0 --split train --workers 2
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -38,12 +37,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from agentgym.core import cache as disk_cache
 from agentgym.core.errors import AgentGymError
-from agentgym.core.files import canonical_json, sha256_text
-from agentgym.core.paths import cache_dir
+from agentgym.envs.registration import env_spec
 
-RECIPE_VERSION = 1
-"""Bumped whenever the generation or validation recipe changes (invalidates the cache)."""
+RECIPE_VERSION = "1"
+"""The cache version of a game: bumped whenever the generation or validation recipe changes (invalidates the cache)."""
+CACHE_KIND = "textworld"
 DEFAULTS: dict[str, dict[str, Any]] = {
     "custom": {"world_size": 5, "nb_objects": 10, "quest_length": 5, "quest_breadth": 1, "include_adj": False},
     "cooking": {"recipe": 1, "take": 1, "go": 1, "open": False, "cook": False, "cut": False},
@@ -71,34 +71,25 @@ def game_request(generator: str, params: dict[str, Any] | None = None) -> dict[s
     return {"generator": generator, "params": {**DEFAULTS[generator], **(params or {})}}
 
 
-def cache_key(request: dict[str, Any], seed: int) -> str:
+def cache_config(request: dict[str, Any], seed: int) -> dict[str, Any]:
+    """What names a game in the cache: the request, the seed and TextWorld's version."""
     import textworld
 
-    record = {**request, "seed": int(seed), "textworld": textworld.__version__, "recipe": RECIPE_VERSION}
-    return sha256_text(canonical_json(record))[:24]
+    return {**request, "seed": int(seed), "textworld": textworld.__version__}
+
+
+def cache_key(request: dict[str, Any], seed: int) -> str:
+    return disk_cache.cache_key(CACHE_KIND, cache_config(request, seed), version=RECIPE_VERSION)
 
 
 def ensure_game(request: dict[str, Any], seed: int) -> Path:
     """Folder of the game ``(request, seed)``: from the cache, or generated now (about 2 s)."""
-    from filelock import FileLock
 
-    root = cache_dir("textworld")
-    key = cache_key(request, seed)
-    folder = root / key
-    if (folder / META_FILE).is_file():
-        return folder
-    with FileLock(str(root / f"{key}.lock")):
-        if (folder / META_FILE).is_file():  # another process made it while we waited
-            return folder
-        partial = root / f".partial-{key}-{secrets.token_hex(4)}"
-        try:
-            _spawn(request, int(seed), partial)
-            if folder.exists():  # a stale incomplete folder (no meta.json): replace it
-                shutil.rmtree(folder)
-            os.replace(partial, folder)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-    return folder
+    def build(folder: Path) -> None:
+        folder.rmdir()  # the generator makes the folder itself (and remakes it for each attempt)
+        _spawn(request, int(seed), folder)
+
+    return disk_cache.cached(CACHE_KIND, cache_config(request, seed), build, version=RECIPE_VERSION)
 
 
 def _spawn(request: dict[str, Any], seed: int, folder: Path) -> None:
@@ -278,9 +269,7 @@ def generate_here(request: dict[str, Any], seed: int, folder: Path) -> dict[str,
 # ------------------------------------------------------------------- command line
 def pregenerate(env_id: str, split: str = "train", workers: int = 2, count: int | None = None) -> list[Path]:
     """Generate (or find cached) the games of ``split`` of a registered TextWorld env, in parallel."""
-    import agentgym
-
-    spec = agentgym.env_spec(env_id)
+    spec = env_spec(env_id)
     request = game_request(spec.kwargs.get("generator", "custom"), spec.kwargs.get("params"))
     seeds = spec.card.splits[split].seeds()[:count]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # threads wait on worker processes
@@ -288,21 +277,11 @@ def pregenerate(env_id: str, split: str = "train", workers: int = 2, count: int 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("env_id", nargs="?", help="a registered TextWorld env id")
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--count", type=int, default=None, help="only the first COUNT seeds of the split")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the generator process
-    args = parser.parse_args(argv)
-    if args.serve:
-        _serve()
-        return
-    if not args.env_id:
-        parser.error("give an env id")
-    start = time.perf_counter()
-    folders = pregenerate(args.env_id, args.split, args.workers, args.count)
-    print(f"{len(folders)} games of {args.env_id} ({args.split}) ready in {time.perf_counter() - start:.1f} s")
+    """The generator process's entry (``python -m agentgym.envs.textworld.generate --serve``); users run
+    ``agentgym pregenerate ENV_ID`` instead."""
+    if (argv if argv is not None else sys.argv[1:]) != ["--serve"]:
+        raise SystemExit("internal entry point of the TextWorld generator process; use `agentgym pregenerate ENV_ID`")
+    _serve()
 
 
 if __name__ == "__main__":

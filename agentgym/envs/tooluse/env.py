@@ -27,7 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agentgym.envs.base import AgentGymEnv, Transition
+from agentgym.envs.base import PARSE_ERRORS, AgentGymEnv, Transition
 from agentgym.envs.tooluse.calls import Call, InvalidCall, bind, parse_call, run_tool
 from agentgym.envs.tooluse.tasks import FORMATS, SHAPES, STORE_KEYS, Task, generate_task, listed_tools
 from agentgym.envs.tooluse.tools import RISKY, TOOL_NAMES, TOOLS, Workspace, shown
@@ -134,6 +134,8 @@ class ToolUseEnv(AgentGymEnv):
             return parse_call(action, self._tools), ""
         except InvalidCall as exc:
             return None, str(exc)
+        except PARSE_ERRORS as exc:  # hostile text the parser choked on: an invalid action, never a crash
+            return None, f"unreadable action ({type(exc).__name__})"
 
     def parse_action(self, action: Any) -> Call | None:  # type: ignore[override]  # a call, not an index
         return self._decode(action)[0]

@@ -25,7 +25,10 @@ class ToolError(Exception):
 
 def shown(value: Any, limit: int = 80) -> str:
     """Printable ASCII rendering of an agent-supplied value, for messages."""
-    text = ascii(value)
+    try:
+        text = ascii(value[: limit + 1] if isinstance(value, str) else value)
+    except ValueError:  # an int of more than 4,300 digits has no repr
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

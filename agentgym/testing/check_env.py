@@ -15,7 +15,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 
-from agentgym.envs.registration import EnvSpec, env_spec, make
+from agentgym.agents.base import EpisodeContext, Turn
+from agentgym.envs.registration import EnvSpec, env_spec
+from agentgym.make import make
+from agentgym.rollout import Episode, FunctionAgent, Job, StepEvent, run_lockstep
 
 
 @dataclass
@@ -30,18 +33,36 @@ def _first_test_seeds(spec: EnvSpec, count: int) -> list[int]:
 
 
 def _rollout(env: gym.Env, seed: int, policy: Callable[[gym.Env, Any, dict], Any], max_steps: int) -> dict[str, Any]:
-    """One episode; returns observations, rewards, infos and the end state for comparisons."""
-    observation, info = env.reset(seed=seed)
-    observations, rewards, infos = [observation], [], [info]
-    for _ in range(max_steps):
-        action = policy(env, observation, info)
-        observation, reward, terminated, truncated, info = env.step(action)
-        observations.append(observation)
-        rewards.append(reward)
-        infos.append(info)
-        if terminated or truncated:
-            break
-    return {"observations": observations, "rewards": rewards, "infos": infos, "done": terminated or truncated}
+    """One episode through the one rollout loop; observations, rewards, infos and the end state for comparisons.
+
+    Env errors propagate (the check reports them).
+    """
+    run: dict[str, Any] = {"observations": [], "rewards": [], "infos": [], "done": False}
+
+    def start(job: Job) -> tuple[gym.Env, EpisodeContext]:
+        return env, EpisodeContext(key=job.key, env_id=str(env.spec.id if env.spec else ""), seed=job.seed, repeat=0,
+                                   card=None, action_space=env.action_space,
+                                   observation_space=env.observation_space, env=env)
+
+    def decide(turn: Turn) -> Any:
+        if not run["observations"]:  # the reset's observation and info
+            run["observations"].append(turn.observation)
+            run["infos"].append(turn.info)
+        return policy(env, turn.observation, turn.info)
+
+    def on_step(event: StepEvent) -> None:
+        run["observations"].append(event.observation)
+        run["rewards"].append(event.reward)
+        run["infos"].append(event.info)
+
+    def on_done(episode: Episode) -> None:
+        if episode.status != "ok":
+            raise RuntimeError(episode.error)
+        run["done"] = episode.terminated or episode.truncated
+
+    run_lockstep([Job(str(seed), seed, 0)], FunctionAgent(decide), start, on_done, on_step=on_step,
+                 batch_size=1, max_steps=max_steps, close_envs=False)
+    return run
 
 
 def _seeded_random_policy(seed: int) -> Callable[[gym.Env, Any, dict], Any]:

@@ -1,4 +1,4 @@
-"""A tiny corridor env used by the tests of the runner, agents and metrics.
+"""A tiny corridor env for tests of the runner, agents and metrics (yours too: plugin authors may use it).
 
 Walk right from cell 0 to the goal; the corridor length (3..6) comes from the seed.
 Stepping left at cell 0 is inadmissible (masked), so invalid actions can be exercised.
@@ -11,8 +11,10 @@ import time
 import gymnasium as gym
 import numpy as np
 
-from agentgym import AgentGymEnv, EnvCard
 from agentgym.agents.baselines import RandomAgent
+from agentgym.envs.base import AgentGymEnv
+from agentgym.envs.card import EnvCard
+from agentgym.envs.registration import register_env
 
 CARD = EnvCard(
     family="toy",
@@ -73,12 +75,9 @@ class CorridorEnv(AgentGymEnv):
 
 
 def register(env_id: str = "toy/Corridor-v0", **kwargs) -> str:
-    import agentgym
-
-    agentgym.register_env(id=env_id, entry_point="toy_env:CorridorEnv", card=CARD, kwargs=kwargs,
-                          max_episode_steps=12)
+    """Register the corridor under ``env_id`` (env keyword arguments from ``kwargs``); returns the id."""
+    register_env(id=env_id, entry_point=f"{__name__}:CorridorEnv", card=CARD, kwargs=kwargs, max_episode_steps=12)
     return env_id
-
 
 
 class SlowRandomAgent(RandomAgent):

@@ -1,0 +1,30 @@
+"""The board games' built-in players as agents (for the arena and for suites)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
+
+
+class GameBotAgent(Agent):
+    """A game's built-in player (``random``, ``heuristic``, ``perfect``, ``alphabeta``); reads ``episode.env``."""
+
+    name = "bot"
+
+    def __init__(self, player: str = "heuristic", view: str = "vector", seed: int = 0) -> None:
+        self.player, self.view, self.seed = player, view, seed
+        self._rngs: dict[str, np.random.Generator] = {}
+
+    def reset(self, episode: EpisodeContext) -> None:
+        self._rngs[episode.key] = episode.rng(f"bot-{self.player}-{self.seed}")
+
+    def act(self, turns: Sequence[Turn]) -> list[Decision]:
+        decisions = []
+        for turn in turns:
+            env = turn.episode.env.unwrapped
+            move = env.play_bot(self.player, self._rngs[turn.episode.key])
+            decisions.append(Decision(env.action_labels()[move] if self.view == "text" else move))
+        return decisions

@@ -1,0 +1,1 @@
+"""What tests and plugin authors import: the env contract checks, a toy env, tiny random LLMs."""
