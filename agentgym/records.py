@@ -341,7 +341,9 @@ class Metrics(_Open):
     normalized_score: Interval | None = None
     return_: Interval | None = Field(default=None, alias="return")
     proxy_return: Interval | None = None
-    regret: Interval | None = None
+    score_gap: Interval | None = None
+    excess_steps: Interval | None = None
+    value_regret: Interval | None = None
     steps: NonNegativeInterval | None = None
     tokens: NonNegativeInterval | None = None
     tokens_per_success: NonNegativeInterval | None = None

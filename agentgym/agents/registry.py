@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentgym.agents.base import Agent
 from agentgym.core.errors import SpecError, UntrustedCodeError
 from agentgym.core.paths import builtin_dir
-from agentgym.core.registry import Registry, load_entry_point
+from agentgym.core.registry import Registry, load_entry_point, load_plugins
 from agentgym.core.trust import allow_code_from_env, check_entry_point, trusted_prefixes
 from agentgym.core.yamlspec import read_yaml, validate, yaml_files
 
@@ -43,8 +43,12 @@ class AgentSpec(BaseModel):
     description: str = Field(default="", description="What the agent is.")
 
 
+ENTRY_POINT_GROUP = "agentgym.agents"
+
+
 def _load_registered() -> None:
     load_agent_specs(builtin_dir("agents"))
+    load_plugins(ENTRY_POINT_GROUP, register_folder=lambda folder, source: load_agent_specs(folder))
     for folder in filter(None, os.environ.get(AGENT_PATH_VARIABLE, "").split(os.pathsep)):
         load_agent_specs(Path(folder))
 
@@ -52,10 +56,11 @@ def _load_registered() -> None:
 AGENTS: Registry[AgentSpec] = Registry("agent", loader=_load_registered)
 
 
-def register_agent(spec: AgentSpec | dict[str, Any]) -> AgentSpec:
+def register_agent(spec: AgentSpec | dict[str, Any], *, override: bool = False) -> AgentSpec:
+    """Register an agent spec under its name; another spec under a known name needs ``override=True``."""
     if isinstance(spec, dict):
         spec = validate(AgentSpec, spec, f"agent spec {spec.get('name', '?')!r}")
-    AGENTS.add(spec.name, spec, overwrite=True)
+    AGENTS.add(spec.name, spec, override=override)
     return spec
 
 

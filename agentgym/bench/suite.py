@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agentgym.agents.registry import AgentSpec, agent_spec
+from agentgym.agents.registry import AGENTS, AgentSpec, agent_spec
 from agentgym.core.errors import SpecError
 from agentgym.core.files import canonical_json, sha256_text
 from agentgym.core.paths import builtin_dir
@@ -157,7 +157,25 @@ def load_suite(path_or_name: str | Path) -> Suite:
 
 
 def suite_hash(suite: Suite) -> str:
-    return sha256_text(canonical_json(suite.model_dump(mode="json")))
+    """Hash of the suite *as resolved*: its spec plus the registered spec of every env and agent it names.
+
+    Two runs share a hash only when they run the same envs (entry point, kwargs, step limit, card) and
+    agents, whatever folders or plugins registered them.
+    """
+    envs = sorted({e if isinstance(e, str) else e.id for e in suite.envs})
+    agents = sorted({a for a in [*suite.agents, *REFERENCE_AGENTS] if isinstance(a, str)})
+    resolved = {
+        "suite": suite.model_dump(mode="json"),
+        "envs": {env_id: _env_identity(env_id) for env_id in envs},
+        "agents": {name: agent_spec(name).model_dump(mode="json") for name in agents if name in AGENTS},
+    }
+    return sha256_text(canonical_json(resolved))
+
+
+def _env_identity(env_id: str) -> dict[str, Any]:
+    spec = env_spec(env_id)
+    return {"entry_point": spec.entry_point, "kwargs": spec.kwargs, "max_episode_steps": spec.max_episode_steps,
+            "card": spec.card.model_dump(mode="json")}
 
 
 def with_agents(suite: Suite, names: list[str], kwargs: dict[str, Any] | None = None,

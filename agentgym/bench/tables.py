@@ -11,7 +11,8 @@ TABLE_COLUMNS = (
     ("norm. score", "normalized_score"),
     ("return", "return"),
     ("steps", "steps"),
-    ("regret", "regret"),
+    ("score gap", "score_gap"),
+    ("excess steps", "excess_steps"),
     ("invalid", "invalid_action_rate"),
 )
 RECIPE_COLUMNS = (
@@ -20,7 +21,7 @@ RECIPE_COLUMNS = (
     ("return", "return"),
     ("proxy return", "proxy_return"),
 )
-WIDE_METRICS = ("return", "steps", "regret", "proxy_return")
+WIDE_METRICS = ("return", "steps", "score_gap", "excess_steps", "proxy_return")
 USAGE_COLUMNS = (("tokens/episode", "tokens"), ("tokens/success", "tokens_per_success"))  # cells of LLM agents
 COUNT_METRICS = ("tokens", "tokens_per_success")
 _SHOWN_MAGNITUDE = 1e15  # beyond it a number is shown in scientific notation, so a line stays short

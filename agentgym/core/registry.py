@@ -1,6 +1,10 @@
-"""Name -> factory registries with lazy ``"module:attr"`` loading and did-you-mean errors.
+"""Name -> factory registries with lazy ``"module:attr"`` loading, plugins and did-you-mean errors.
 
-One mechanism serves every pluggable kind: envs, agents, reward variants, metrics.
+One mechanism serves every pluggable kind: envs, agents, reward variants, LLM backends, metrics,
+losses. A registry may read an entry-point group (``agentgym.agents``, ``agentgym.rewards``, ...):
+each entry point of an installed package registers its target under the entry point's name. A name
+is never silently taken over: registering another object under a known name raises unless the
+caller says ``override=True``.
 
 Example:
     >>> metrics = Registry("metric")
@@ -19,7 +23,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import warnings
 from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from agentgym.core.errors import AgentGymError, UnknownNameError
@@ -57,32 +64,91 @@ def did_you_mean(name: str, known: list[str]) -> str:
     return f"known: {shown}" if known else "none is registered"
 
 
+def load_plugins(group: str, *, register_folder: Callable[[Path, str], Any]) -> None:
+    """Run the ``group`` entry points of installed packages: a callable target registers what it has; a
+    folder target (a path string) holds YAML specs for ``register_folder(folder, source)``. A broken
+    plugin warns and is skipped, so it cannot take the others down."""
+    for plugin in entry_points(group=group):
+        try:
+            target = plugin.load()
+            if callable(target):
+                target()
+            else:
+                register_folder(Path(str(target)), f"plugin {plugin.name}")
+        except Exception as exc:
+            warnings.warn(f"agentgym plugin {plugin.name!r} ({plugin.value}) of {group} failed to load: {exc}",
+                          stacklevel=2)
+
+
+def _same_target(known: Any, target: Any) -> bool:
+    """Whether two registrations name the same thing: equal objects, or a lazy path and what it loaded."""
+    try:
+        if known == target:
+            return True
+    except Exception:  # objects whose == raises (arrays): not the same registration
+        return False
+    for lazy, loaded in ((known, target), (target, known)):
+        if isinstance(lazy, str) and not isinstance(loaded, str):
+            module, _, attr = lazy.partition(":")
+            if getattr(loaded, "__module__", None) == module and getattr(loaded, "__qualname__", None) == attr:
+                return True
+    return False
+
+
+def _describe(target: Any) -> str:
+    if isinstance(target, str):
+        return target
+    source = getattr(target, "source", None)
+    name = getattr(target, "__qualname__", None) or type(target).__name__
+    return f"from {source}" if isinstance(source, str) else f"{getattr(target, '__module__', '?')}:{name}"
+
+
 class Registry(Generic[T]):
     """Maps names to objects, or to ``"module:attr"`` strings imported on first use."""
 
-    def __init__(self, kind: str, loader: Callable[[], None] | None = None) -> None:
+    def __init__(self, kind: str, loader: Callable[[], None] | None = None, *,
+                 entry_point_group: str | None = None) -> None:
         self.kind = kind
+        self.entry_point_group = entry_point_group
         self._entries: dict[str, T | str] = {}
         self._loader = loader
-        self._loaded = loader is None
+        self._loaded = loader is None and entry_point_group is None
 
     def _ensure_loaded(self) -> None:
         if not self._loaded:
             self._loaded = True
-            assert self._loader is not None
-            self._loader()
+            if self._loader is not None:
+                self._loader()
+            if self.entry_point_group is not None:
+                self._load_plugins(self.entry_point_group)
 
-    def add(self, name: str, target: T | str, *, overwrite: bool = False) -> None:
-        """Register ``target`` (an object or a lazy ``"module:attr"`` path) under ``name``."""
-        if not overwrite and name in self._entries and self._entries[name] is not target:
-            raise AgentGymError(f"{self.kind} {name!r} is already registered")
+    def _load_plugins(self, group: str) -> None:
+        """Register each entry point of ``group`` under its name, lazily; a clash is reported, not fatal."""
+        for plugin in entry_points(group=group):
+            try:
+                self.add(plugin.name, plugin.value)
+            except AgentGymError as exc:  # a plugin must not take the built-ins (or other plugins) down
+                warnings.warn(f"agentgym {self.kind} plugin {plugin.name!r} ({plugin.value}) ignored: {exc}",
+                              stacklevel=3)
+
+    def add(self, name: str, target: T | str, *, override: bool = False) -> None:
+        """Register ``target`` (an object or a lazy ``"module:attr"`` path) under ``name``.
+
+        Registering the same object (or an equal one) again is a no-op; another object under a known
+        name raises :class:`~agentgym.core.errors.AgentGymError` unless ``override`` is true.
+        """
+        if name in self._entries and not override:
+            known = self._entries[name]
+            if known is not target and not _same_target(known, target):
+                raise AgentGymError(f"{self.kind} {name!r} is already registered ({_describe(known)}); "
+                                    f"pass override=True to replace it")
         self._entries[name] = target
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, *, override: bool = False) -> Callable[[T], T]:
         """Decorator form of :meth:`add`."""
 
         def decorate(obj: T) -> T:
-            self.add(name, obj, overwrite=True)
+            self.add(name, obj, override=override)
             return obj
 
         return decorate

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentgym.core.errors import SpecError
 from agentgym.core.paths import builtin_dir
-from agentgym.core.registry import Registry
+from agentgym.core.registry import Registry, load_plugins
 from agentgym.core.yamlspec import read_yaml, validate, yaml_files
 from agentgym.envs.card import EnvCard
 
@@ -36,6 +35,7 @@ class EnvSpecFile(BaseModel):
     entry_point: str = Field(description="'package.module:Class' of the gymnasium.Env.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the env class.")
     max_episode_steps: int | None = Field(default=None, gt=0, description="Episode step limit.")
+    override: bool = Field(default=False, description="Replace an env already registered under this id.")
     card: EnvCard
 
 
@@ -53,15 +53,7 @@ class EnvSpec:
 
 def _load_registered() -> None:
     load_env_specs(builtin_dir("envs"), source="built-in", require=False)
-    for plugin in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            target = plugin.load()
-            if callable(target):
-                target()
-            else:
-                load_env_specs(Path(str(target)), source=f"plugin {plugin.name}")
-        except Exception as exc:  # a broken plugin must not take the others down
-            warnings.warn(f"agentgym env plugin {plugin.name!r} ({plugin.value}) failed to load: {exc}", stacklevel=2)
+    load_plugins(ENTRY_POINT_GROUP, register_folder=lambda folder, source: load_env_specs(folder, source=source))
     for folder in filter(None, os.environ.get(ENV_PATH_VARIABLE, "").split(os.pathsep)):
         load_env_specs(Path(folder), source=ENV_PATH_VARIABLE)
 
@@ -77,13 +69,15 @@ def register_env(
     kwargs: dict[str, Any] | None = None,
     max_episode_steps: int | None = None,
     source: str = "python",
+    override: bool = False,
     **gymnasium_kwargs: Any,
 ) -> EnvSpec:
     """Register an env under ``id`` so that ``agentgym.make(id)`` builds it.
 
     The class at ``entry_point`` must accept a ``view`` keyword ("text" or "vector") and
-    follow the env contract (``agentgym check-env ID`` tells). Extra keyword arguments go
-    to ``gymnasium.register``.
+    follow the env contract (``agentgym check-env ID`` tells). Registering another env under a
+    known id raises unless ``override`` is true (registering the same spec again is a no-op).
+    Extra keyword arguments go to ``gymnasium.register``.
 
     Example:
         >>> import agentgym
@@ -97,7 +91,11 @@ def register_env(
     if isinstance(card, dict):
         card = validate(EnvCard, card, f"card of {id}")
     spec = EnvSpec(id, entry_point, card, dict(kwargs or {}), max_episode_steps, source)
-    ENVS.add(id, spec, overwrite=True)
+    if id in ENVS and not override and ENVS.get(id) != spec:
+        known = ENVS.get(id)
+        raise SpecError(f"env {id!r} is already registered (from {known.source}); a spec from {source} declares it "
+                        f"again: give it another id, or set `override: true` in its spec (override=True in Python)")
+    ENVS.add(id, spec, override=True)
     with warnings.catch_warnings():  # re-registering (a reloaded spec folder) is expected, not news
         warnings.filterwarnings("ignore", message=".*Overriding environment")
         gym.register(id=id, entry_point=entry_point, kwargs=spec.kwargs, max_episode_steps=max_episode_steps,
@@ -116,7 +114,8 @@ def load_env_specs(folder: str | Path, *, source: str | None = None, require: bo
             parsed = validate(EnvSpecFile, entry, where)
             specs.append(
                 register_env(parsed.id, parsed.entry_point, parsed.card, kwargs=parsed.kwargs,
-                             max_episode_steps=parsed.max_episode_steps, source=source or str(path))
+                             max_episode_steps=parsed.max_episode_steps, source=source or str(path),
+                             override=parsed.override)
             )
     if not specs and require:
         raise SpecError(f"no env spec (*.yaml) found in {folder}")

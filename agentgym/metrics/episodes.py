@@ -35,7 +35,7 @@ from agentgym.metrics.normalize import References, episode_score
 from agentgym.metrics.status import cell_completeness, count_statuses, scored_records
 
 MetricFn = Callable[[Sequence[Mapping[str, Any]], References], np.ndarray]
-METRICS: Registry[MetricFn] = Registry("metric")
+METRICS: Registry[MetricFn] = Registry("metric", entry_point_group="agentgym.metrics")
 RATE_METRICS = ("success_rate",)
 
 __all__ = ["METRICS", "RATE_METRICS", "References", "cell_metrics", "pass_hat_k_metrics", "summarize",

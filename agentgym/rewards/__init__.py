@@ -12,7 +12,7 @@ import gymnasium as gym
 
 from agentgym.core.registry import Registry
 
-REWARDS: Registry[type[gym.Wrapper]] = Registry("reward")
+REWARDS: Registry[type[gym.Wrapper]] = Registry("reward", entry_point_group="agentgym.rewards")
 
 DIAGNOSTIC_KEYS = ("reward_model_accuracy",)
 """``info`` keys a variant may set to describe itself (not the episode); the runner keeps them in
@@ -22,9 +22,9 @@ REWARDS.add("sparse", "agentgym.rewards.basic:SparseReward")
 REWARDS.add("weighted", "agentgym.rewards.basic:WeightedReward")
 
 
-def register_reward(name: str):
-    """Decorator registering a reward-variant wrapper class under ``name``."""
-    return REWARDS.register(name)
+def register_reward(name: str, *, override: bool = False):
+    """Decorator registering a reward-variant wrapper class under ``name`` (a known name needs ``override``)."""
+    return REWARDS.register(name, override=override)
 
 
 def make_reward(env: gym.Env, name: str, **kwargs: Any) -> gym.Env:

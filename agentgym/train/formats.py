@@ -142,17 +142,17 @@ def read_dataset(path: str | Path, kind: str | None = None) -> Dataset:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+                raise DatasetError(f"{path} line {number}: not valid JSON ({exc.msg}, column {exc.colno})") from None
             if kind is None:
                 kind = infer_kind(record) if isinstance(record, dict) else None
                 if kind is None:
-                    raise DatasetError(f"{path}:{number}: cannot tell the format from the keys "
+                    raise DatasetError(f"{path} line {number}: cannot tell the format from the keys "
                                        f"{sorted(record) if isinstance(record, dict) else record!r}; expected "
                                        + "; ".join(f"{name}: {', '.join(keys)}" for name, keys in FORMATS.items()))
             try:
                 validate_record(record, kind)
             except ValueError as exc:
-                raise DatasetError(f"{path}:{number}: {exc}") from None
+                raise DatasetError(f"{path} line {number}: {exc}") from None
             records.append(record)
     if kind is None or not records:
         raise DatasetError(f"{path} holds no examples")

@@ -78,7 +78,7 @@ def register_loss(name: str, *, data: str = "pairs", reference: bool = True, **d
         raise ValueError(f"data must be one of {DATA_KINDS}, not {data!r}")
 
     def decorate(function: Callable[..., LossOutput]) -> Callable[..., LossOutput]:
-        LOSSES.add(name, LossSpec(name, function, data, reference, dict(defaults)), overwrite=True)
+        LOSSES.add(name, LossSpec(name, function, data, reference, dict(defaults)), override=True)
         return function
 
     return decorate

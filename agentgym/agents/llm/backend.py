@@ -10,10 +10,11 @@ and ``openai`` (any OpenAI-compatible endpoint; :mod:`agentgym.agents.llm.openai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from agentgym.core.registry import load_entry_point
+from agentgym.core.registry import Registry, load_entry_point
 
 Chat = list[dict[str, str]]
 
@@ -92,18 +93,15 @@ class Backend(Protocol):
         ...
 
 
-BACKENDS: dict[str, str] = {
-    "transformers": "agentgym.agents.llm.transformers_backend:TransformersBackend",
-    "openai": "agentgym.agents.llm.openai_backend:OpenAIBackend",
-}
-"""Backend names and their ``module:Class``; every class takes ``(model: str, **kwargs)``."""
+BACKENDS: Registry[Callable[..., Backend]] = Registry("backend", entry_point_group="agentgym.backends")
+"""Backend names and their ``module:Class`` (loaded on first use); every class takes ``(model: str, **kwargs)``."""
+BACKENDS.add("transformers", "agentgym.agents.llm.transformers_backend:TransformersBackend")
+BACKENDS.add("openai", "agentgym.agents.llm.openai_backend:OpenAIBackend")
 
 
 def make_backend(backend: str | Backend, model: str = "default", **kwargs: Any) -> Backend:
     """A backend from its name (see :data:`BACKENDS`), a ``module:Class`` entry point, or an instance."""
     if not isinstance(backend, str):
         return backend
-    entry_point = BACKENDS.get(backend, backend)
-    if ":" not in entry_point:
-        raise ValueError(f"unknown LLM backend {backend!r}; expected one of {sorted(BACKENDS)} or 'module:Class'")
-    return load_entry_point(entry_point)(model, **kwargs)
+    factory = load_entry_point(backend) if ":" in backend else BACKENDS.get(backend)
+    return factory(model, **kwargs)

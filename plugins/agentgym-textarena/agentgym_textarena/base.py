@@ -109,10 +109,16 @@ class TextArenaEnv(AgentGymEnv):
         for player in mailbox:
             mailbox[player] = []
         for sender, message, kind in mine:
+            text = printable(str(message)).strip()
             if kind == ta.ObservationType.PROMPT:
-                self._prompt = printable(str(message)).strip()
-            elif not (sender == self.agent_player and kind == ta.ObservationType.PLAYER_ACTION):
-                self._recent.append(printable(str(message)).strip()[:MESSAGE_CHARS])
+                self._prompt = text
+            elif kind == ta.ObservationType.GAME_BOARD:
+                continue  # the observation renders the current state itself (state_text)
+            elif kind == ta.ObservationType.PLAYER_ACTION:
+                if sender != self.agent_player:
+                    self._recent.append(f"Player {sender} played: {text[:MESSAGE_CHARS]}")
+            else:
+                self._recent.append(text[:MESSAGE_CHARS])
 
     def _play_opponents(self) -> None:
         for _ in range(1000):

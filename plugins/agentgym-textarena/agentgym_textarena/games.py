@@ -362,7 +362,8 @@ def _winner(board: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _minimax(board: str, me: str, other: str) -> tuple[int, int]:
-    """(value for ``me`` to move: +(10 - plies) win, 0 draw, -(10 - plies) loss; best cell) by full search."""
+    """(value for ``me`` to move: 10 + empty cells left after a win (sooner is better), 0 for a draw, the
+    negative of that for a loss; the best cell) by full search."""
     best_value, best_cell = -100, -1
     for cell in range(9):
         if board[cell] != ".":
