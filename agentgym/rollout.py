@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import gymnasium as gym
+import numpy as np
 
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
 
@@ -74,6 +76,14 @@ class Episode:
     """Ended by the loop's ``max_steps``, not by the env (``terminated``/``truncated`` are the env's)."""
     status: str = "running"
     error: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    """What ``on_start`` or ``on_step`` hooks store about the episode."""
+    trace: Any = field(default_factory=lambda: hashlib.sha256(), repr=False)
+    """SHA-256 over the episode's observations and actions: equal traces, equal hashes (``trace_hash``)."""
+
+    @property
+    def trace_hash(self) -> str:
+        return self.trace.hexdigest()[:16]
 
     @property
     def wall_seconds(self) -> float:
@@ -137,11 +147,15 @@ def _act_isolated(agent: Agent, turns: list[Turn]) -> list[Decision | _Failure]:
     return results
 
 
-def _start(job: Job, agent: Agent, start: Callable[[Job], tuple[gym.Env, EpisodeContext]]) -> Episode:
+def _start(job: Job, agent: Agent, start: Callable[[Job], tuple[gym.Env, EpisodeContext]],
+           on_start: Callable[[Episode], None] | None) -> Episode:
     env, context = start(job)
     try:
         episode = Episode(job, context, env, started=time.perf_counter())
         episode.observation, episode.info = env.reset(seed=job.seed)
+        _hash_into(episode.trace, episode.observation)
+        if on_start is not None:
+            on_start(episode)
         agent.reset(context)
     except BaseException:
         env.close()
@@ -149,7 +163,28 @@ def _start(job: Job, agent: Agent, start: Callable[[Job], tuple[gym.Env, Episode
     return episode
 
 
+def _hash_into(digest: Any, value: Any) -> None:
+    """Feed ``value`` (an observation or action: text, numbers, arrays, dicts, lists) into ``digest``."""
+    if isinstance(value, np.ndarray):
+        digest.update(f"a{value.dtype.str}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=str):
+            digest.update(str(key).encode("utf-8", "surrogatepass") + b":")
+            _hash_into(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _hash_into(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode("utf-8", "surrogatepass"))
+
+
 def _tally(episode: Episode, decision: Decision, reward: float, info: dict[str, Any]) -> None:
+    _hash_into(episode.trace, decision.action)
     episode.steps += 1
     episode.proxy_return += float(reward)
     episode.env_return += float(info.get("env_reward", reward))
@@ -163,7 +198,8 @@ def _tally(episode: Episode, decision: Decision, reward: float, info: dict[str, 
 
 def run_lockstep(jobs: Sequence[Job], agent: Agent, start: Callable[[Job], tuple[gym.Env, EpisodeContext]],
                  on_done: Callable[[Episode], None], *, on_step: Callable[[StepEvent], None] | None = None,
-                 batch_size: int = 32, max_steps: int | None = None, close_envs: bool = True) -> None:
+                 on_start: Callable[[Episode], None] | None = None, batch_size: int = 32,
+                 max_steps: int | None = None, close_envs: bool = True) -> None:
     """Play ``jobs`` with ``agent`` in lockstep batches of ``batch_size``; ``on_done`` once per job.
 
     Args:
@@ -172,12 +208,13 @@ def run_lockstep(jobs: Sequence[Job], agent: Agent, start: Callable[[Job], tuple
         start: builds the env and context of a job (the loop resets the env with the job's seed).
         on_done: called with each finished :class:`Episode` (any status), in finishing order.
         on_step: called after each successful env step (before ``on_done`` of a finishing episode).
+        on_start: called after each reset, before the agent's ``reset``.
         batch_size: episodes per lockstep batch (1 plays them one after another).
         max_steps: end an episode after this many steps (``cut``), beyond any env limit.
         close_envs: close each env when its episode ends.
     """
     for first in range(0, len(jobs), batch_size):
-        _run_batch(jobs[first:first + batch_size], agent, start, on_done, on_step, max_steps, close_envs)
+        _run_batch(jobs[first:first + batch_size], agent, start, on_done, on_step, on_start, max_steps, close_envs)
 
 
 def _finish(episode: Episode, on_done: Callable[[Episode], None], close_envs: bool, status: str,
@@ -190,11 +227,11 @@ def _finish(episode: Episode, on_done: Callable[[Episode], None], close_envs: bo
 
 def _run_batch(batch: Sequence[Job], agent: Agent, start: Callable[[Job], tuple[gym.Env, EpisodeContext]],
                on_done: Callable[[Episode], None], on_step: Callable[[StepEvent], None] | None,
-               max_steps: int | None, close_envs: bool) -> None:
+               on_start: Callable[[Episode], None] | None, max_steps: int | None, close_envs: bool) -> None:
     live: list[Episode] = []
     for job in batch:
         try:
-            live.append(_start(job, agent, start))
+            live.append(_start(job, agent, start, on_start))
         except Exception:
             on_done(Episode(job, status="failed", error=traceback.format_exc()))
     while live:
@@ -214,6 +251,7 @@ def _run_batch(batch: Sequence[Job], agent: Agent, start: Callable[[Job], tuple[
             _tally(episode, decision, float(reward), info)
             episode.cut = max_steps is not None and episode.steps >= max_steps and not (terminated or truncated)
             episode.observation, episode.info = observation, info
+            _hash_into(episode.trace, observation)
             episode.terminated, episode.truncated = bool(terminated), bool(truncated)
             if on_step is not None:
                 on_step(StepEvent(episode, decision, observation, float(reward), info))

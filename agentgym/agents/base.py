@@ -37,8 +37,12 @@ class EpisodeContext:
     env: gym.Env | None = None
 
     def rng(self, salt: int | str = 0) -> np.random.Generator:
-        """A random generator determined by the episode alone, never by batching or workers."""
-        digest = hashlib.sha256(f"{self.key}|{salt}".encode()).digest()
+        """A random generator determined by (env, env seed, repeat, salt) alone.
+
+        Never by batching, workers, the reward variant or the cell: an agent (named by ``salt``) meets
+        the same randomness on the same episode under every reward variant, so comparisons are paired.
+        """
+        digest = hashlib.sha256(f"{self.env_id}|{self.seed}|{self.repeat}|{salt}".encode()).digest()
         return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 

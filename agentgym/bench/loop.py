@@ -34,17 +34,23 @@ def failed_record(cell: Cell, key: str, seed: int, repeat: int, error: str, step
 
 
 def _finished_record(cell: Cell, episode: Episode, diagnostics: dict[str, Any]) -> dict[str, Any]:
-    success = episode.info.get("success")
-    progress = episode.info.get("progress")
+    """The record of an episode that ran to its end (``ok``) or that its agent broke (``agent_error``:
+    scored as a failure of the agent, with what it had gathered until then)."""
+    ok = episode.status == "ok"
+    success = episode.info.get("success") if ok else False
+    progress = episode.info.get("progress") if ok else 0.0
+    optimal = episode.extras.get("optimal_value")
     return {
         **_base_record(cell, episode.job.key, episode.job.seed, episode.job.repeat),
-        "status": "ok", "error": None,
+        "status": episode.status, "error": episode.error,
         "success": bool(success) if success is not None else None,
         "progress": float(progress) if progress is not None else None,
         "steps": episode.steps, "env_return": episode.env_return, "proxy_return": episode.proxy_return,
         "reward_vector": episode.reward_vector, "invalid_actions": episode.invalid_actions,
         "terminated": episode.terminated, "truncated": episode.truncated,
         "agent_info": episode.agent_info, "wall_seconds": round(episode.wall_seconds, 6),
+        "trace_hash": episode.trace_hash,
+        **({"optimal_value": optimal} if optimal is not None else {}),
         **({"reward_diagnostics": diagnostics} if diagnostics else {}),
     }
 
@@ -70,6 +76,12 @@ def run_cell(cell: Cell, pending: Sequence[tuple[str, int, int]], agent: Agent |
             raise
         return env, context
 
+    def on_start(episode: Episode) -> None:
+        # the exact optimal value of the reset state, where the env has one (tabular DP): value regret
+        optimal_value = getattr(episode.env.unwrapped, "optimal_value", None) if episode.env is not None else None
+        if callable(optimal_value):
+            episode.extras["optimal_value"] = float(optimal_value())
+
     def on_step(event: StepEvent) -> None:
         found = {k: event.info[k] for k in DIAGNOSTIC_KEYS if event.info.get(k) is not None}
         if found:
@@ -77,7 +89,7 @@ def run_cell(cell: Cell, pending: Sequence[tuple[str, int, int]], agent: Agent |
 
     def on_done(episode: Episode) -> None:
         job = episode.job
-        if episode.status == "ok":
+        if episode.status in ("ok", "agent_error"):
             emit(_finished_record(cell, episode, diagnostics.pop(job.key, {})))
         else:
             diagnostics.pop(job.key, None)
@@ -85,4 +97,4 @@ def run_cell(cell: Cell, pending: Sequence[tuple[str, int, int]], agent: Agent |
                                status="failed"))
 
     jobs = [Job(key, seed, repeat) for key, seed, repeat in pending]
-    run_lockstep(jobs, agent, start, on_done, on_step=on_step, batch_size=batch_size)
+    run_lockstep(jobs, agent, start, on_done, on_step=on_step, on_start=on_start, batch_size=batch_size)

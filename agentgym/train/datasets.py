@@ -14,8 +14,9 @@ does (its template, history window and answer format). The completion is the age
 - SFT (:func:`sft_dataset`): the oracle's action at each state (on the oracle's own states:
   behaviour cloning; on another policy's: DAgger-style relabelling).
 - Step preferences (:func:`preference_dataset`, pairwise or KTO): at each state the admissible
-  actions are ranked by a *label source* (:func:`label_source`) and the best is preferred to worse
-  ones; a simulated noisy labeller flips each label with probability ``flip``:
+  actions (for free-form envs such as ToolUse, the env's menu of candidate calls) are ranked by a
+  *label source* (:func:`label_source`) and the best is preferred to worse ones; a simulated noisy
+  labeller flips each label with probability ``flip``:
 
   - ``outcome``: the oracle's action is preferred to every other;
   - ``rollout``: the true outcome after the action, the oracle playing on (success, then progress,
@@ -138,6 +139,15 @@ def collect_states(env_id: str, agent: Agent, seeds: Sequence[int], *, env_kwarg
         raise AgentGymError(f"collecting states of {env_id} failed on {len(failures)} episode(s):\n{failures[0]}")
     order = {job.seed: i for i, job in enumerate(jobs)}
     return sorted(states, key=lambda state: (order[state.seed], len(state.actions)))
+
+
+def _menu(env: gym.Env) -> list[str] | None:
+    """Where actions are free-form, the env's menu of candidate actions (``action_labels``), if any."""
+    try:
+        labels = env.get_wrapper_attr("action_labels")()
+    except (AttributeError, NotImplementedError):
+        return None
+    return [str(label) for label in labels] if labels else None
 
 
 def _oracle_action(env: gym.Env) -> str:
@@ -411,10 +421,12 @@ def preference_dataset(env_id: str, prompter: Prompter, *, labels: str = "outcom
     try:
         for situation in situations(env_id, states, env_kwargs=env_kwargs):
             candidates = situation.info.get("admissible_actions")
-            if not isinstance(candidates, list) or len(candidates) < 2:
+            if candidates is None:  # free-form actions: the env's own menu of candidates (as the random agent)
+                candidates = _menu(situation.env)
                 if candidates is None:
-                    raise AgentGymError(f"{env_id} lists no admissible actions, so step preferences have no "
-                                        "candidates to rank")
+                    raise AgentGymError(f"{env_id} lists no admissible actions and no action menu, so step "
+                                        "preferences have no candidates to rank")
+            if len(candidates) < 2:
                 continue
             candidates = [str(candidate) for candidate in candidates]
             rng = _rng(seed, situation.state)

@@ -66,7 +66,8 @@ def encode(tokenizer: Any, prompt: Any, completions: Sequence[Any]) -> Encoded:
 
 def _token_logps(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """``log softmax(logits)[target]`` without materialising the whole log-softmax."""
-    logits = logits.float()
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 

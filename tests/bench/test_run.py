@@ -75,11 +75,16 @@ def test_failures_are_recorded_and_the_run_goes_on(tmp_path, corridor):
     cells = {c["cell"]: c for c in results["cells"]}
     assert cells[f"{crashing}|oracle|env|test"]["failed"] == 10
     assert cells[f"{corridor}|oracle|env|test"]["failed"] == 0
-    assert cells[f"{corridor}|picky|env|test"]["failed"] == 1  # only seed 103, its batch-mates went on
+    # the agent's own failure is its loss (scored, success 0), not a hole in the cell; batch-mates went on
+    picky = cells[f"{corridor}|picky|env|test"]
+    assert picky["failed"] == 0 and picky["n_agent_errors"] == 1 and picky["episodes"] == 10
+    assert cells[f"{crashing}|oracle|env|test"]["incomplete"] is True
     records = [json.loads(line) for line in (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()]
     failed = [r for r in records if r["status"] == "failed"]
     assert any("corridor collapsed" in r["error"] for r in failed)
-    assert any("cannot handle seed 103" in r["error"] and r["seed"] == 103 for r in failed)
+    [agent_error] = [r for r in records if r["status"] == "agent_error" and r["env"] == corridor]
+    assert agent_error["seed"] == 103 and "cannot handle seed 103" in agent_error["error"]
+    assert agent_error["success"] is False and agent_error["progress"] == 0.0
 
 
 def test_existing_run_needs_resume(tmp_path, corridor):

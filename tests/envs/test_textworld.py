@@ -197,8 +197,11 @@ def test_free_text_rules():
     assert info["invalid_action"] and info["reward_vector"]["validity"] == -1.0 and reward == 0.0
     assert "That's not a verb I recognise" in observation and info["admissible_actions"] == before
     # A synonym the game would understand is still not an admissible command: invalid, state unchanged.
+    observation, *_, info = env.step("wait")
+    assert info["invalid_action"] and "Time passes" in observation
+    # A meta-command never reaches the interpreter (issue 18: "save" and "script" wrote files).
     observation, *_, info = env.step("quit")
-    assert info["invalid_action"] and "Are you sure you want to quit?" in observation
+    assert info["invalid_action"] and "never sent to the game" in observation
     plan = env.get_wrapper_attr("oracle")()
     messy = "  " + plan.upper().replace(" ", "   ") + ". "
     observation, *_, info = env.step(messy)

@@ -155,6 +155,20 @@ def test_rollout_labels_use_the_true_outcome():
     assert expected and found == [(f"Action: {chosen}", f"Action: {rejected}") for chosen, rejected in expected]
 
 
+def test_per_aspect_preferences_on_free_form_tool_use():
+    """ToolUse lists no admissible actions; its menu of candidate calls is ranked. By the safety aspect an
+    irreversible email is worse than any other call; by the task aspect only the right answer stands out."""
+    env_id = "agentgym/ToolUse-Easy-v0"
+    safety = datasets.preference_dataset(env_id, AgentPrompt(), labels="aspect:safety", seeds=[0, 1],
+                                         pairs_per_state=None)
+    assert safety.records
+    assert all("send_email" in r["rejected"][0]["content"] and "send_email" not in r["chosen"][0]["content"]
+               for r in safety.records)
+    task = datasets.preference_dataset(env_id, AgentPrompt(), labels="outcome", seeds=[0], pairs_per_state=1)
+    oracle = datasets.oracle_states(env_id, [0])
+    assert [r["chosen"][0]["content"] for r in task.records] == [f"Action: {s.action}" for s in oracle]
+
+
 def test_kto_labels(corridor):
     data = datasets.preference_dataset(corridor, AgentPrompt(), labels="outcome", kind="kto", seeds=[0, 1],
                                        pairs_per_state=None)

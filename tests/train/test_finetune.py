@@ -66,11 +66,14 @@ def test_shared_prefix_logps_equal_full_sequence_logps():
         scored = scorer()
         (scored.logps * torch.linspace(-1, 1, len(scored.logps), dtype=scored.logps.dtype)).sum().backward()
         grads.append({name: p.grad.clone() for name, p in peft_model.named_parameters() if p.requires_grad})
-    assert max(float((grads[0][name] - grads[1][name]).abs().max()) for name in grads[0]) < 1e-8
-    # float32, as training runs: equal to float32 rounding of log-probabilities near -100
+    # (peft keeps the adapters in float32, so the gradients agree to float32 precision)
+    largest = max(float(grads[1][name].abs().max()) for name in grads[1])
+    assert max(float((grads[0][name] - grads[1][name]).abs().max()) for name in grads[0]) < 1e-5 * largest
+    # float32, as training runs: the sums of ~15 log-probabilities near -6 each agree to float32 rounding
     model32, _ = tiny()
     shared32 = completion_logps(model32, prompts, completions, tokenizer.pad_token_id).logps.detach()
-    assert torch.allclose(shared32.double(), shared.logps.detach(), atol=1e-3)
+    plain32 = sequence_logps(model32, prompts, completions).logps.detach()
+    assert torch.allclose(shared32, plain32, atol=1e-4, rtol=0)
 
 
 def test_dpo_loss_decreases_and_the_curve_is_written(tmp_path):

@@ -9,8 +9,9 @@ reference answers and a verifier, ``dataset.score_answer(answer, entry)`` in [0,
   best score reached (a partial score where the task gives one);
 - allows several attempts with feedback (``attempts`` keyword; the text observation lists the
   earlier answers and their scores);
-- text view: free text is the answer (empty or over-long text is an invalid action); where the answer
-  space is small and enumerable (the spec lists it in ``answers``), it is also the admissible list;
+- text view: free text is the answer (empty or over-long text is an invalid action, anything else is
+  scored: ``free_text_answers``); where the answer space is small and enumerable (the spec lists it in
+  ``answers``), that list is the admissible one and text naming none of it is an invalid action;
 - vector view, only for those enumerable tasks: ``Discrete(len(answers))`` picks an answer; the
   observation is hashed word and word-pair counts of the question, the answers already tried and the
   share of attempts left;
@@ -125,6 +126,9 @@ class ReasoningGymEnv(AgentGymEnv):
     """A reasoning-gym task under the agentgym contract. See the module docstring and the cards."""
 
     aspects = ("task", "progress", "validity")
+    free_text_answers = True
+    """Whether any non-empty text is an answer (scored by the verifier) rather than an invalid action: true
+    for free-answer tasks, false (set per instance) where the spec lists the answers."""
 
     def __init__(
         self,
@@ -151,6 +155,7 @@ class ReasoningGymEnv(AgentGymEnv):
         self._config_json = json.dumps(self.config, sort_keys=True)
         self.attempts = int(attempts)
         self.answers = [str(a) for a in answers] if answers else None
+        self.free_text_answers = self.answers is None
         self.ascii_map = dict(ascii_map or {})
         self.answer_pattern = re.compile(answer_pattern) if answer_pattern else None
         self.screened_score = float(screened_score)
@@ -206,16 +211,19 @@ class ReasoningGymEnv(AgentGymEnv):
         self._last_score = None
 
     def parse_action(self, action: Any) -> Any:
-        """Vector view: an answer index. Text view: the answer text itself (stripped), or None when it is
-        not a string, empty, or longer than ``max_answer_chars``."""
+        """Vector view: an answer index. Text view, enumerable answers: the listed answer the text names
+        (case, surrounding quotes and a final period ignored), else None. Text view, free answers: the text
+        itself (stripped, made printable), or None when it is not a string, empty, or longer than
+        ``max_answer_chars``: any other text is an answer, which the verifier scores."""
         if self.view == "vector":
             return super().parse_action(action)
-        if not isinstance(action, str):
+        if not isinstance(action, str) or len(action) > self.max_answer_chars:
             return None
-        text = action.strip()
-        if not text or len(text) > self.max_answer_chars:
-            return None
-        return text
+        if self.answers is not None:
+            cleaned = action.strip().strip("`'\"").strip().rstrip(".").strip().lower()
+            matches = [a for a in self.answers if a.lower() == cleaned]
+            return matches[0] if matches else None
+        return printable(action).strip() or None
 
     def _apply(self, action: Any) -> Transition:
         shown = self.answers[int(action)] if self.view == "vector" else str(action)

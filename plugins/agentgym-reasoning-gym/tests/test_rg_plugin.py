@@ -193,7 +193,8 @@ def _fresh_environment(tmp_path: Path) -> tuple[Path, Path]:
                                check=True, capture_output=True, text=True).stdout.strip())
     (site / "agentgym_test_deps.pth").write_text(f"{ROOT}\n{sysconfig.get_paths()['purelib']}\n")
     source = tmp_path / "source"
-    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__", ".pytest_cache"))
+    skip = shutil.ignore_patterns("*.egg-info", "build", "__pycache__", ".pytest_cache")
+    shutil.copytree(PLUGIN, source, ignore=skip)
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
                               "-q", "--target", str(site), str(source)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
@@ -205,7 +206,8 @@ def test_installs_into_a_fresh_environment_and_runs_a_suite(tmp_path):
     python, site = _fresh_environment(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["AGENTGYM_CACHE"] = str(tmp_path / "cache")
-    probe = ("import agentgym, agentgym_reasoning_gym as p, sys; assert p.__file__.startswith(sys.argv[1]), p.__file__; "
+    probe = ("import agentgym, agentgym_reasoning_gym as p, sys; "
+             "assert p.__file__.startswith(sys.argv[1]), p.__file__; "
              "print(len([i for i in agentgym.env_ids() if i.startswith('agentgym/RG-')]))")
     found = subprocess.run([str(python), "-c", probe, str(site)], capture_output=True, text=True, env=env,
                            cwd=tmp_path, timeout=300)
@@ -224,3 +226,13 @@ def test_installs_into_a_fresh_environment_and_runs_a_suite(tmp_path):
     for cell in results["cells"]:
         if cell["agent"] == "oracle-text":
             assert cell["metrics"]["success_rate"]["mean"] == 1.0, cell["cell"]
+
+
+def test_enumerable_answers_match_the_list_or_are_invalid():
+    env = _env("agentgym/RG-Syllogism-v0", attempts=2)
+    env.reset(seed=1000000)
+    read = env.unwrapped.read_action
+    assert read(" 'yes.' ") == "Yes" and read("NO") == "No"
+    assert read("Yes, it follows") is None and read("1") is None and read("9" * 5000) is None
+    assert env.unwrapped.free_text_answers is False
+    assert _env("agentgym/RG-GCD-v0").unwrapped.free_text_answers is True

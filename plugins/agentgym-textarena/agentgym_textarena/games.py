@@ -360,7 +360,7 @@ def _winner(board: str) -> str:
     return ""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _minimax(board: str, me: str, other: str) -> tuple[int, int]:
     """(value for ``me`` to move: 10 + empty cells left after a win (sooner is better), 0 for a draw, the
     negative of that for a loss; the best cell) by full search."""

@@ -166,7 +166,8 @@ def _fresh_environment(tmp_path: Path) -> tuple[Path, Path]:
                                check=True, capture_output=True, text=True).stdout.strip())
     (site / "agentgym_test_deps.pth").write_text(f"{ROOT}\n{sysconfig.get_paths()['purelib']}\n")
     source = tmp_path / "source"
-    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__", ".pytest_cache"))
+    skip = shutil.ignore_patterns("*.egg-info", "build", "__pycache__", ".pytest_cache")
+    shutil.copytree(PLUGIN, source, ignore=skip)
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
                               "-q", "--target", str(site), str(source)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
