@@ -7,9 +7,9 @@ Example:
 """
 
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
+from agentgym.core.version import __version__
 from agentgym.envs.base import AgentGymEnv
 from agentgym.envs.card import EnvCard, RewardAspect, SeedSplit
-from agentgym.core.version import __version__
 from agentgym.envs.registration import env_ids, env_spec, load_env_specs, register_env
 from agentgym.make import make
 

@@ -121,7 +121,8 @@ def _run_locked(suite: Suite, expanded: Any, suite_record: dict[str, Any], out: 
         bar.update(1)
         if record["status"] != "ok":
             last = (record.get("error") or record["status"]).strip().splitlines()[-1:] or [record["status"]]
-            how = "scored as a failure of the agent" if record["status"] == "agent_error" else "failed (cell incomplete)"
+            agent_error = record["status"] == "agent_error"
+            how = "scored as a failure of the agent" if agent_error else "failed (cell incomplete)"
             bar.write(f"episode {record['key']} {how}: {last[0]}")
 
     try:

@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from agentgym.testing.random_model import random_llama
 from agentgym.agents.llm.transformers_backend import TransformersBackend
+from agentgym.testing.random_model import random_llama
 
 LEVERS = {"plain": (False, False), "batch": (True, False), "prefix": (False, True), "both": (True, True)}
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 import agentgym
-from agentgym.train.sb3 import train_sb3
 from agentgym.envs.textworld.generate import pregenerate
+from agentgym.train.sb3 import train_sb3
 
 ENV_ID = "agentgym/TextWorld-Easy-v0"
 HYPERPARAMS = {"n_steps": 256, "batch_size": 64, "n_epochs": 10, "learning_rate": 0.0003, "gamma": 0.99,

@@ -17,9 +17,9 @@ import agentgym  # noqa: E402
 from agentgym.agents.base import EpisodeContext, Turn  # noqa: E402
 from agentgym.agents.llm import Completion, LLMAgent  # noqa: E402
 from agentgym.agents.llm.prompts import FAMILIES, builtin_template, load_template, parse_answer, visible_history  # noqa: E402
-from agentgym.testing.random_model import random_llama  # noqa: E402
 from agentgym.agents.llm.transformers_backend import TransformersBackend  # noqa: E402
 from agentgym.agents.registry import agent_spec, make_agent  # noqa: E402
+from agentgym.testing.random_model import random_llama  # noqa: E402
 
 
 @pytest.fixture(scope="module")

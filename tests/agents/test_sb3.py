@@ -9,16 +9,16 @@ import threading
 import gymnasium as gym
 import numpy as np
 import pytest
-from agentgym.testing import toy as toy_env
 
 import agentgym
 from agentgym.agents.base import EpisodeContext, Turn
 from agentgym.agents.baselines import RandomAgent
 from agentgym.agents.registry import load_agent_specs, make_agent
 from agentgym.agents.sb3 import SB3Agent
-from agentgym.train.sb3 import TrainSplitSeeds, cache_config, make_train_env, train_sb3
 from agentgym.core.errors import AgentGymError
 from agentgym.core.paths import builtin_dir
+from agentgym.testing import toy as toy_env
+from agentgym.train.sb3 import TrainSplitSeeds, cache_config, make_train_env, train_sb3
 
 torch = pytest.importorskip("torch")  # the sb3 extra is optional
 pytest.importorskip("stable_baselines3")

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from agentgym.train.sb3 import learning_curve, model_path, resolve_train_config
 from agentgym.bench.run import run_suite
 from agentgym.bench.suite import Suite, expand
 from agentgym.metrics.recipes import hierarchical_bootstrap_ci
+from agentgym.train.sb3 import learning_curve, model_path, resolve_train_config
 
 RECIPE = {"name": "ppo", "algo": "PPO", "seeds": [0, 1], "curve": {"every": 1000, "episodes": 3},
           "train": {"total_timesteps": 2000, "hyperparams": {"n_steps": 128, "batch_size": 64}}}

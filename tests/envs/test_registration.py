@@ -54,7 +54,8 @@ def test_yaml_folder_registration(tmp_path):
 
 
 def test_malformed_yaml_spec_names_the_file_and_field(tmp_path):
-    (tmp_path / "bad.yaml").write_text("id: x/Bad-v0\nentry_point: agentgym.testing.toy:CorridorEnv\ncard: {family: toy}\n")
+    (tmp_path / "bad.yaml").write_text(
+        "id: x/Bad-v0\nentry_point: agentgym.testing.toy:CorridorEnv\ncard: {family: toy}\n")
     with pytest.raises(SpecError, match=r"bad.yaml.*card.aspects"):
         agentgym.load_env_specs(tmp_path)
     (tmp_path / "bad.yaml").write_text("id: [unclosed\n")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from agentgym.testing import toy as toy_env
 
 import agentgym
 from agentgym.core.errors import AgentGymError
 from agentgym.rewards import judge as judge_module
+from agentgym.testing import toy as toy_env
 
 LAKE = "agentgym/FrozenLake-v0"
 
@@ -95,7 +95,8 @@ def test_sampling_judges_are_cached_by_input_in_memory_and_on_disk(monkeypatch, 
 
 def test_oracle_judge_needs_an_oracle():
     card = toy_env.CARD.model_copy(update={"oracle": "none", "oracle_always_succeeds": False})
-    agentgym.register_env(id="toy/NoOracle-v0", entry_point="agentgym.testing.toy:CorridorEnv", card=card, max_episode_steps=12)
+    agentgym.register_env(id="toy/NoOracle-v0", entry_point="agentgym.testing.toy:CorridorEnv", card=card,
+                          max_episode_steps=12)
     with pytest.raises(ValueError, match="has none"):
         agentgym.make("toy/NoOracle-v0", reward="judge")
     env = agentgym.make("toy/NoOracle-v0", reward="judge", reward_kwargs={"judge": lambda o, a, i: 1.0})
