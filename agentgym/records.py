@@ -42,6 +42,8 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agentgym.core.errors import ConfigError
+
 RESULTS_SCHEMA_VERSION = 2  # 2: failed episodes split into agent_error (scored) and failed (harness); bootstrap_seed
 BOARD_SCHEMA_VERSION = 2  # 2: notes; results_schema_version per submission; entries recomputed from episodes
 REFERENCE_AGENTS = ("random", "oracle")
@@ -86,31 +88,31 @@ def check_name(value: str, kind: str = "name") -> str:
     ``..`` and no ``|`` (the separator of cell ids), and is its own NFKC normal form.
     """
     if not value:
-        raise ValueError(f"{kind} must not be empty")
+        raise ConfigError(f"{kind} must not be empty")
     if len(value) > MAX_NAME_CHARS:
-        raise ValueError(f"{kind} is {len(value)} characters, over the limit of {MAX_NAME_CHARS}")
+        raise ConfigError(f"{kind} is {len(value)} characters, over the limit of {MAX_NAME_CHARS}")
     if _NAME.fullmatch(value) and ".." not in value:
         return value
     shown = ascii(value)[1:-1] if len(value) <= 60 else ascii(value[:57])[1:-1] + "..."
     normal = unicodedata.normalize("NFKC", value)
     if normal != value and _NAME.fullmatch(normal) and ".." not in normal:
-        raise ValueError(f"{kind} '{shown}' is not in NFKC normal form: write {normal!r}")
+        raise ConfigError(f"{kind} '{shown}' is not in NFKC normal form: write {normal!r}")
     bad = [char for char in dict.fromkeys(value) if not _NAME_CHAR.fullmatch(char)]
     if bad:
         listed = ", ".join(_describe(char) for char in bad[:3])
-        raise ValueError(f"{kind} '{shown}' holds {listed}: names use only {NAME_CHARS}")
+        raise ConfigError(f"{kind} '{shown}' holds {listed}: names use only {NAME_CHARS}")
     if ".." in value:
-        raise ValueError(f"{kind} '{shown}' holds '..'")
-    raise ValueError(f"{kind} '{shown}' must start with a letter or a digit")
+        raise ConfigError(f"{kind} '{shown}' holds '..'")
+    raise ConfigError(f"{kind} '{shown}' must start with a letter or a digit")
 
 
 def check_label(value: str) -> str:
     """``value`` if it is a valid label: at most 200 characters of printable ASCII (space included)."""
     if len(value) > MAX_LABEL_CHARS:
-        raise ValueError(f"label is {len(value)} characters, over the limit of {MAX_LABEL_CHARS}")
+        raise ConfigError(f"label is {len(value)} characters, over the limit of {MAX_LABEL_CHARS}")
     bad = [char for char in dict.fromkeys(value) if not " " <= char <= "~"]
     if bad:
-        raise ValueError(f"label holds {', '.join(_describe(c) for c in bad[:3])}: labels are printable ASCII")
+        raise ConfigError(f"label holds {', '.join(_describe(c) for c in bad[:3])}: labels are printable ASCII")
     return value
 
 
@@ -133,7 +135,7 @@ def confusable(name: str, existing: Iterable[str]) -> str | None:
 def _check_task(value: str) -> str:
     parts = value.split("|")
     if len(parts) != 2:
-        raise ValueError(f"{value!r} is not 'env|split'")
+        raise ConfigError(f"{value!r} is not 'env|split'")
     check_name(parts[0], "env"), check_name(parts[1], "split")
     return value
 
@@ -141,7 +143,7 @@ def _check_task(value: str) -> str:
 def _check_agent_key(value: str) -> str:
     parts = value.split("|")
     if len(parts) != 2:
-        raise ValueError(f"{value!r} is not 'agent|reward'")
+        raise ConfigError(f"{value!r} is not 'agent|reward'")
     check_name(parts[0], "agent"), check_name(parts[1], "reward")
     return value
 
@@ -150,13 +152,13 @@ def _check_timestamp(value: str) -> str:
     try:
         datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 time stamp") from None
+        raise ConfigError(f"{value!r} is not an ISO 8601 time stamp") from None
     return value
 
 
 def _check_file_name(value: str) -> str:
     if value in (".", "..") or any(c in value for c in "/\\") or not re.fullmatch(r"[ -~]+", value):
-        raise ValueError(f"{value!r} is not a bare file name (no folders, printable ASCII)")
+        raise ConfigError(f"{value!r} is not a bare file name (no folders, printable ASCII)")
     return value
 
 
@@ -238,9 +240,9 @@ class EpisodeRecord(_Open):
     def _consistent(self) -> EpisodeRecord:
         cell = f"{self.env}|{self.agent}|{self.reward}|{self.split}"
         if self.cell != cell:
-            raise ValueError(f"cell {self.cell!r} should be {cell!r}")
+            raise ConfigError(f"cell {self.cell!r} should be {cell!r}")
         if self.key != f"{cell}/{self.seed}/{self.repeat}":
-            raise ValueError(f"key {self.key!r} should be {cell + '/' + str(self.seed) + '/' + str(self.repeat)!r}")
+            raise ConfigError(f"key {self.key!r} should be {cell + '/' + str(self.seed) + '/' + str(self.repeat)!r}")
         return self
 
     @property
@@ -307,7 +309,7 @@ class Interval(_Open):
         for (a, name_a), (b, name_b) in (((low, "ci_low"), (mean, "mean")), ((mean, "mean"), (high, "ci_high")),
                                          ((low, "ci_low"), (high, "ci_high"))):
             if a is not None and b is not None and a - b > CI_TOLERANCE:
-                raise ValueError(f"{name_a} {a!r} is above {name_b} {b!r}")
+                raise ConfigError(f"{name_a} {a!r} is above {name_b} {b!r}")
         return self
 
 
@@ -358,12 +360,12 @@ class Metrics(_Open):
                 value = value.model_dump()
             elif not isinstance(value, Mapping) or "mean" not in value:
                 if rate and value is not None:
-                    raise ValueError(f"{name} must be an interval or null")
+                    raise ConfigError(f"{name} must be an interval or null")
                 continue
             try:
                 (RateInterval if rate else Interval).model_validate(value)
             except ValidationError as err:
-                raise ValueError(f"{name}: " + "; ".join(
+                raise ConfigError(f"{name}: " + "; ".join(
                     f"{'.'.join(map(str, e['loc'])) + ': ' if e['loc'] else ''}{e['msg'].removeprefix('Value error, ')}"
                     for e in err.errors())) from None
         return self
@@ -409,9 +411,9 @@ class CellResult(_Open):
     def _consistent(self) -> CellResult:
         expected = f"{self.env}|{self.agent}|{self.reward}|{self.split}"
         if self.cell != expected:
-            raise ValueError(f"cell {self.cell!r} should be {expected!r}")
+            raise ConfigError(f"cell {self.cell!r} should be {expected!r}")
         if self.incomplete != (self.failed > 0):
-            raise ValueError(f"incomplete is {self.incomplete} but failed is {self.failed}")
+            raise ConfigError(f"incomplete is {self.incomplete} but failed is {self.failed}")
         return self
 
 
@@ -479,7 +481,7 @@ class Results(_Open):
         problems += [f"aggregates.by_agent[{key!r}]: no cell has agent|reward {key!r}"
                      for key in self.aggregates.by_agent if key not in pairs]
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ConfigError("; ".join(problems))
         return self
 
 
@@ -522,7 +524,7 @@ class Board(_Closed):
         ids = [sub.id for sub in self.submissions]
         repeated = sorted({i[:12] for i in ids if ids.count(i) > 1})
         if repeated:
-            raise ValueError(f"submission ids repeat: {', '.join(repeated)}")
+            raise ConfigError(f"submission ids repeat: {', '.join(repeated)}")
         return self
 
 
@@ -540,7 +542,7 @@ _SCHEMA_HEADERS = {
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``results`` or ``leaderboard``, generated from its model."""
     if name not in SCHEMA_MODELS:
-        raise ValueError(f"no schema {name!r}; expected one of {tuple(SCHEMA_MODELS)}")
+        raise ConfigError(f"no schema {name!r}; expected one of {tuple(SCHEMA_MODELS)}")
     title, description = _SCHEMA_HEADERS[name]
     body = SCHEMA_MODELS[name].model_json_schema(mode="validation")
     body.pop("title", None)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
+from agentgym.core.errors import ConfigError
 
 
 class RandomAgent(Agent):
@@ -34,7 +35,8 @@ class RandomAgent(Agent):
             if self.view == "text":
                 choices = turn.info.get("admissible_actions") or self._labels(env)
                 if not choices:
-                    raise ValueError(f"{turn.episode.env_id} lists no admissible actions; random text agent needs them")
+                    raise ConfigError(f"{turn.episode.env_id} lists no admissible actions; "
+                                      "the random text agent needs them")
                 decisions.append(Decision(choices[int(rng.integers(len(choices)))]))
             else:
                 mask = self._mask(env)
@@ -72,6 +74,6 @@ class OracleAgent(Agent):
         for turn in turns:
             env = turn.episode.env
             if env is None:
-                raise ValueError("the oracle agent needs the live env")
+                raise ConfigError("the oracle agent needs the live env")
             decisions.append(Decision(env.get_wrapper_attr("oracle")()))
         return decisions

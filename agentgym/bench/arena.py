@@ -32,6 +32,7 @@ from typing import Any
 from agentgym.agents.base import Agent, EpisodeContext, Turn
 from agentgym.agents.game_bots import GameBotAgent
 from agentgym.agents.registry import AGENTS, make_agent
+from agentgym.core.errors import ConfigError
 from agentgym.core.types import Interval
 from agentgym.envs.games import BoardGameEnv, ConnectFourEnv, TicTacToeEnv
 from agentgym.envs.registration import env_spec
@@ -194,18 +195,18 @@ def play_arena(agent_specs: list[str | dict], game: str, games_per_pair: int, se
     """
     game = {"connect4": "connect_four", "tic_tac_toe": "tictactoe"}.get(game.lower().replace("-", "_"), game.lower())
     if game not in GAMES:
-        raise ValueError(f"unknown arena game {game!r}; choose one of {sorted(GAMES)}")
+        raise ConfigError(f"unknown arena game {game!r}; choose one of {sorted(GAMES)}")
     if len(agent_specs) < 2 or games_per_pair < 1:
-        raise ValueError("an arena needs at least two agents and one game per pair")
+        raise ConfigError("an arena needs at least two agents and one game per pair")
     env_kwargs = dict(env_kwargs or {})
     agents = [make_agent(resolve_agent_spec(spec)) for spec in agent_specs]
     known = GAMES[game][0](opponent=None, **env_kwargs).players()
     for agent in agents:
         if isinstance(agent, GameBotAgent) and agent.player not in known:
-            raise ValueError(f"{game} has no built-in player {agent.player!r}; it has {sorted(known)}")
+            raise ConfigError(f"{game} has no built-in player {agent.player!r}; it has {sorted(known)}")
     names = _unique([agent.name for agent in agents])
     if anchor is not None and anchor not in names:
-        raise ValueError(f"anchor {anchor!r} is none of the agents {names}")
+        raise ConfigError(f"anchor {anchor!r} is none of the agents {names}")
     env_id = env_id or GAMES[game][1]
     records: list[GameRecord] = []
     try:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentgym.agents.registry import AGENTS, AgentSpec, agent_spec
-from agentgym.core.errors import SpecError
+from agentgym.core.errors import ConfigError, SpecError
 from agentgym.core.files import canonical_json, sha256_text
 from agentgym.core.paths import builtin_dir
 from agentgym.core.yamlspec import read_yaml, validate
@@ -30,7 +30,7 @@ def plain_name(kind: str, value: str) -> str:
     """
     check_name(value, f"{kind} name")
     if "/" in value:
-        raise ValueError(f"{kind} name {value!r} must not contain '/'")
+        raise ConfigError(f"{kind} name {value!r} must not contain '/'")
     return value
 
 
@@ -102,7 +102,7 @@ class Suite(BaseModel):
     @model_validator(mode="after")
     def _something_to_run(self) -> Suite:
         if not self.agents and not self.recipes:
-            raise ValueError("a suite needs at least one agent or recipe")
+            raise ConfigError("a suite needs at least one agent or recipe")
         return self
 
 

@@ -12,6 +12,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 from agentgym.core.errors import AgentGymError
 
@@ -147,6 +148,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from agentgym.leaderboard import load_leaderboard, plain, ranked_rows, render_table  # lazy import: per subcommand
 
+    if not Path(args.leaderboard).is_file():
+        raise AgentGymError(f"no leaderboard file at {args.leaderboard} (submit results with `agentgym submit`, "
+                            f"or point --leaderboard at one)")
     board = load_leaderboard(Path(args.leaderboard))
     rows = ranked_rows(board, suite=args.suite)
     for note in board.get("notes") or []:
@@ -158,9 +162,51 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from agentgym.core.cache import cache_entries, clear_cache  # lazy import: per subcommand
+    from agentgym.core.paths import cache_dir  # lazy import: per subcommand
+
+    if args.action == "clear":
+        removed = clear_cache(args.kind, older_than_days=args.older_than_days)
+        print(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} from {cache_dir()}")
+        return 0
+    entries = cache_entries(args.kind)
+    for entry in entries:
+        print(f"{entry.kind:<14} {entry.key:<24} {entry.bytes / 1e6:>9.1f} MB  {entry.created:%Y-%m-%d %H:%M}  "
+              f"{entry.path}")
+    total = sum(entry.bytes for entry in entries)
+    print(f"{len(entries)} entries, {total / 1e6:.1f} MB in {cache_dir()}")
+    return 0
+
+
+def cmd_pregenerate(args: argparse.Namespace) -> int:
+    import time  # lazy import: per subcommand
+
+    from agentgym.envs.textworld.generate import pregenerate  # lazy import: per subcommand
+
+    _load_env_dirs(args.envs)
+    start = time.perf_counter()
+    folders = pregenerate(args.env_id, args.split, args.workers, args.count)
+    print(f"{len(folders)} games of {args.env_id} ({args.split}) ready in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line (the command, the problem, where to look), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agentgym", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from agentgym.core.version import __version__  # lazy import: the parser is built only when the CLI runs
+
+    parser = _Parser(
+        prog="agentgym", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="agentgym: score agents' decisions on Gymnasium envs under reward and loss variants, "
+                    "with honest intervals, and keep a leaderboard.")
+    parser.add_argument("--version", action="version", version=f"agentgym {__version__}")
+    sub = parser.add_subparsers(dest="command")
     envs_help = "folder of YAML env specs to register (repeatable; also $AGENTGYM_ENVS)"
 
     p = sub.add_parser("list", help="list registered envs, agents, reward variants or suites")
@@ -238,11 +284,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", help="only this suite")
     p.add_argument("--json", action="store_true", help="machine-readable rows")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("cache", help="show or clear agentgym's disk cache (models, games, reward models)")
+    p.add_argument("action", choices=["ls", "clear"])
+    p.add_argument("kind", nargs="?", help="only this kind (e.g. sb3, textworld, reward_models, models)")
+    p.add_argument("--older-than-days", type=float, help="clear only entries older than this")
+    p.set_defaults(func=cmd_cache)
+
+    p = sub.add_parser("pregenerate", help="generate (or find cached) the TextWorld games of an env's split")
+    p.add_argument("env_id", metavar="ID")
+    p.add_argument("--split", default="train")
+    p.add_argument("--count", type=int, help="only the first COUNT seeds of the split")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
+    p.set_defaults(func=cmd_pregenerate)
+    for command in sub.choices.values():
+        command.formatter_class = argparse.ArgumentDefaultsHelpFormatter  # --help shows the defaults
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage mistake already printed in one line
+        return int(exit_.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         return args.func(args)
     except AgentGymError as exc:

@@ -12,6 +12,10 @@ class UnknownNameError(AgentGymError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class ConfigError(AgentGymError, ValueError):
+    """A user's configuration mistake: a bad argument, keyword argument or value (a ``ValueError`` too)."""
+
+
 class SpecError(AgentGymError, ValueError):
     """A malformed YAML spec (env, agent or suite)."""
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from agentgym.core.errors import ConfigError
+
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 BUILTIN_FOLDERS = ("envs", "agents", "benchmarks")
 
@@ -16,7 +18,7 @@ def builtin_dir(name: str) -> Path:
     a source checkout (editable install) has them beside the package.
     """
     if name not in BUILTIN_FOLDERS:
-        raise ValueError(f"no built-in folder {name!r}; expected one of {BUILTIN_FOLDERS}")
+        raise ConfigError(f"no built-in folder {name!r}; expected one of {BUILTIN_FOLDERS}")
     for candidate in (_PACKAGE_ROOT / "_specs" / name, _PACKAGE_ROOT.parent / name):
         if candidate.is_dir():
             return candidate

@@ -24,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agentgym.core.errors import ConfigError
 from agentgym.envs.card import EnvCard
 
 TEXT_CHARSET = string.printable
@@ -77,9 +78,9 @@ class AgentGymEnv(gym.Env):
         render_mode: str | None = None,
     ) -> None:
         if view not in ("text", "vector"):
-            raise ValueError(f"view must be 'text' or 'vector', not {view!r}")
+            raise ConfigError(f"view must be 'text' or 'vector', not {view!r}")
         if render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode must be None or 'ansi', not {render_mode!r}")
+            raise ConfigError(f"render_mode must be None or 'ansi', not {render_mode!r}")
         self.view = view
         self.render_mode = render_mode
         self.n_actions = n_actions

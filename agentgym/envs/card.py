@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agentgym.core.errors import ConfigError
+
 
 class RewardAspect(BaseModel):
     """One named component of ``info["reward_vector"]``."""
@@ -19,7 +21,7 @@ class RewardAspect(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> RewardAspect:
         if self.low > self.high:
-            raise ValueError(f"aspect range low={self.low} is above high={self.high}")
+            raise ConfigError(f"aspect range low={self.low} is above high={self.high}")
         return self
 
 
@@ -78,17 +80,17 @@ class EnvCard(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> EnvCard:
         if not self.aspects:
-            raise ValueError("a card declares at least one reward aspect")
+            raise ConfigError("a card declares at least one reward aspect")
         missing = {"train", "test"} - set(self.splits)
         if missing:
-            raise ValueError(f"card splits lack {sorted(missing)}")
+            raise ConfigError(f"card splits lack {sorted(missing)}")
         blocks = sorted((s.start, s.start + s.count, name) for name, s in self.splits.items())
         for (_, end, first), (start, _, second) in zip(blocks, blocks[1:]):
             if start < end:
-                raise ValueError(f"seed splits {first!r} and {second!r} overlap")
+                raise ConfigError(f"seed splits {first!r} and {second!r} overlap")
         unknown = set(self.reward_weights) - set(self.aspects)
         if unknown:
-            raise ValueError(f"reward_weights name undeclared aspects {sorted(unknown)}")
+            raise ConfigError(f"reward_weights name undeclared aspects {sorted(unknown)}")
         if self.oracle == "none" and self.oracle_always_succeeds:
-            raise ValueError("oracle_always_succeeds needs an oracle")
+            raise ConfigError("oracle_always_succeeds needs an oracle")
         return self

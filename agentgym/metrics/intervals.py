@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats as sps
 
+from agentgym.core.errors import ConfigError
 from agentgym.core.types import Interval
 from agentgym.metrics import stats
 
@@ -113,7 +114,7 @@ def distinct_interval(values: np.ndarray, distinct: Sequence[int], *, rate: bool
             low, high = min(low, high), max(low, high)
         return _bracket(mean, low, high)
     if affine is not None:
-        raise ValueError("affine applies to rates only")
+        raise ConfigError("affine applies to rates only")
     if picked.size < 2:
         return Interval(mean, math.nan, math.nan)
     interval = stats.bootstrap_ci(picked, confidence=confidence, n_resamples=n_resamples, seed=seed)

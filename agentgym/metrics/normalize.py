@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from agentgym.core.errors import UnknownNameError
+from agentgym.core.errors import ConfigError, UnknownNameError
 from agentgym.envs.registration import env_spec
 from agentgym.metrics.status import OK, scored_record
 from agentgym.records import REFERENCE_AGENTS, REFERENCE_REWARD
@@ -104,7 +104,7 @@ class References:
                                   and r.get("status") == OK)
                 kind = "success" if has_success else "return"
             if kind not in SCORES:
-                raise ValueError(f"unknown score {kind!r} for {env}; expected one of {SCORES}")
+                raise ConfigError(f"unknown score {kind!r} for {env}; expected one of {SCORES}")
             kinds[env] = kind
         by_agent: dict[str, dict[Task, list[float]]] = {agent: defaultdict(list) for agent in REFERENCE_AGENTS}
         returns: dict[Task, list[float]] = defaultdict(list)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from agentgym.core.errors import ConfigError
 from agentgym.core.types import Interval
 
 NAN_INTERVAL = Interval(math.nan, math.nan, math.nan)
@@ -226,7 +227,7 @@ def ratio_ci(
     num = np.asarray(numerator, dtype=float).ravel()
     den = np.asarray(denominator, dtype=float).ravel()
     if num.size != den.size:
-        raise ValueError(f"numerator and denominator differ in length ({num.size} vs {den.size})")
+        raise ConfigError(f"numerator and denominator differ in length ({num.size} vs {den.size})")
     if num.size == 0 or den.sum() == 0:
         return NAN_INTERVAL
     counts = _resample_counts(np.random.default_rng(seed), num.size, n_resamples)
@@ -316,7 +317,7 @@ def pass_hat_k_per_seed(trials: Sequence[Sequence[bool]], k: int) -> np.ndarray:
         One value per seed, in input order (seeds with no trial left out).
     """
     if k < 1:
-        raise ValueError(f"pass^k needs k >= 1, got {k}")
+        raise ConfigError(f"pass^k needs k >= 1, got {k}")
     values = []
     for seed_trials in trials:
         n = len(seed_trials)
@@ -336,5 +337,5 @@ def pass_hat_k(trials: Sequence[Sequence[bool]], k: int) -> float:
     values = pass_hat_k_per_seed(trials, k)
     most = max((len(t) for t in trials), default=0)
     if most < k:
-        raise ValueError(f"pass^{k} needs a seed with at least {k} trials; the most any seed has is {most}")
+        raise ConfigError(f"pass^{k} needs a seed with at least {k} trials; the most any seed has is {most}")
     return float(values.mean())

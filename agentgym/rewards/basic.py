@@ -7,6 +7,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agentgym.core.errors import ConfigError
+
 
 class VariantReward(gym.Wrapper):
     """Base of reward variants: records the env's own reward, replaces the scalar via one hook."""
@@ -49,7 +51,7 @@ class WeightedReward(VariantReward):
         given = {**(card.reward_weights if card is not None else {}), **(weights or {})}
         unknown = set(given) - set(names)
         if unknown:
-            raise ValueError(f"weights name unknown aspects {sorted(unknown)}; aspects: {names}")
+            raise ConfigError(f"weights name unknown aspects {sorted(unknown)}; aspects: {names}")
         self.aspect_names = names
         self.weights = np.array([given.get(name, 1.0) for name in names], dtype=np.float32)
         self.reward_dim = len(names)

@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 from agentgym.core.cache import cache_file
+from agentgym.core.errors import ConfigError
 from agentgym.core.registry import load_entry_point
 from agentgym.rewards.proxies import ContextReward
 
@@ -77,7 +78,7 @@ class JudgeReward(ContextReward):
                  scale: float = 1.0, persist: bool = True) -> None:
         super().__init__(env)
         if per not in ("step", "episode"):
-            raise ValueError(f"per must be 'step' or 'episode', not {per!r}")
+            raise ConfigError(f"per must be 'step' or 'episode', not {per!r}")
         if judge is None:
             judge = oracle_judge if per == "step" else oracle_agreement
         self.judge_name = judge if isinstance(judge, str) else \
@@ -85,7 +86,7 @@ class JudgeReward(ContextReward):
         self.judge = load_entry_point(judge) if isinstance(judge, str) else judge
         card = env.unwrapped.card
         if getattr(self.judge, "needs_oracle", False) and card is not None and card.oracle == "none":
-            raise ValueError(f"the judge {self.judge_name} compares with the oracle; this env has none")
+            raise ConfigError(f"the judge {self.judge_name} compares with the oracle; this env has none")
         self.per, self.scale = per, float(scale)
         self.cached = not getattr(self.judge, "deterministic", False)
         self.persist = persist and self.cached

@@ -35,7 +35,7 @@ import numpy as np
 
 from agentgym.agents.base import EpisodeContext, Turn
 from agentgym.core import cache as disk_cache
-from agentgym.core.errors import AgentGymError
+from agentgym.core.errors import AgentGymError, ConfigError
 from agentgym.envs.registration import build_env, env_spec
 from agentgym.rewards import make_reward
 from agentgym.rewards.basic import VariantReward
@@ -91,7 +91,7 @@ def env_identity(env: gym.Env) -> tuple[str, dict[str, Any]]:
     """(registered id, env kwargs without the view) of an env built by ``agentgym.make``."""
     spec = env.spec or env.unwrapped.spec
     if spec is None or env.unwrapped.card is None:
-        raise ValueError("this reward variant needs an env built by agentgym.make (a registered id with a card)")
+        raise ConfigError("this reward variant needs an env built by agentgym.make (a registered id with a card)")
     return spec.id, {k: v for k, v in spec.kwargs.items() if k not in ("view", "render_mode")}
 
 
@@ -267,15 +267,15 @@ class LearnedReward(VariantReward):
                  lr: float = 0.01, seed: int = 0) -> None:
         super().__init__(env)
         if heads not in ("scalar", "aspects") or label not in ("progress", "return"):
-            raise ValueError(f"heads must be 'scalar' or 'aspects' (not {heads!r}), "
+            raise ConfigError(f"heads must be 'scalar' or 'aspects' (not {heads!r}), "
                              f"label 'progress' or 'return' (not {label!r})")
         if min(episodes, segment_length, pairs, hidden, epochs) < 1:
-            raise ValueError("episodes, segment_length, pairs, hidden and epochs must be positive")
+            raise ConfigError("episodes, segment_length, pairs, hidden and epochs must be positive")
         env_id, env_kwargs = env_identity(env)
         card = env.unwrapped.card
         given = {**card.reward_weights, **(weights or {})}
         if set(given) - set(card.aspects):
-            raise ValueError(f"weights name unknown aspects {sorted(set(given) - set(card.aspects))}")
+            raise ConfigError(f"weights name unknown aspects {sorted(set(given) - set(card.aspects))}")
         head_weights = np.array([given.get(name, 1.0) for name in card.aspects])
         self._featurize = featurizer(env.unwrapped.vector_observation_space)
         config = {"env": env_id, "env_kwargs": env_kwargs, "card_version": card.version, "heads": heads,

@@ -25,6 +25,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agentgym.core.errors import ConfigError
 from agentgym.rewards.basic import VariantReward
 
 PROGRESS_WORDS = ("reached", "delivered", "in the taxi", "success", "progress", "closer", "solved",
@@ -76,7 +77,7 @@ class NoveltyReward(ContextReward):
     def __init__(self, env: gym.Env, window: int = 3, bonus: float = 1.0, decimals: int = 2) -> None:
         super().__init__(env)
         if window < 1:
-            raise ValueError(f"window must be at least 1, not {window}")
+            raise ConfigError(f"window must be at least 1, not {window}")
         self.window, self.bonus, self.decimals = int(window), float(bonus), int(decimals)
         self.recent: deque[bytes] = deque(maxlen=self.window)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from agentgym.core.errors import ConfigError
 from agentgym.rewards.basic import VariantReward
 
 
@@ -69,7 +70,7 @@ class ShapedReward(VariantReward):
     def __init__(self, env: gym.Env, gamma: float = 0.99, scale: float = 1.0) -> None:
         super().__init__(env)
         if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma must lie in [0, 1], not {gamma}")
+            raise ConfigError(f"gamma must lie in [0, 1], not {gamma}")
         self.gamma = float(gamma)
         self.scale = float(scale)
         self.last_potential = 0.0

@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 from agentgym.agents.baselines import RandomAgent
+from agentgym.core.errors import ConfigError
 from agentgym.envs.base import AgentGymEnv
 from agentgym.envs.card import EnvCard
 from agentgym.envs.registration import register_env
@@ -91,5 +92,5 @@ class SlowRandomAgent(RandomAgent):
     def act(self, turns):
         time.sleep(self.delay)
         if self.fail_seed is not None and any(turn.episode.seed == self.fail_seed for turn in turns):
-            raise ValueError(f"agent cannot handle seed {self.fail_seed}")
+            raise ConfigError(f"agent cannot handle seed {self.fail_seed}")
         return super().act(turns)

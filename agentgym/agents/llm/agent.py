@@ -38,6 +38,7 @@ from agentgym.agents.llm.prompts import (
     visible_history,
 )
 from agentgym.agents.llm.response_cache import CachingBackend, ResponseCache
+from agentgym.core.errors import ConfigError
 
 MODES = ("generate", "score")
 MAX_RESPONSE_CHARS = 20_000  # the openai backend's default cap; history entries are cut to the same
@@ -85,11 +86,11 @@ class LLMAgent(Agent):
                  retries: int = 1, reasoning: bool = False, prompt: str | None = None, seed: int = 0,
                  response_cache: bool | str | None = None, **backend_options: Any) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+            raise ConfigError(f"mode must be one of {MODES}, not {mode!r}")
         if window not in ("block", "sliding"):
-            raise ValueError(f"window must be 'block' or 'sliding', not {window!r}")
+            raise ConfigError(f"window must be 'block' or 'sliding', not {window!r}")
         if mode == "score" and reasoning:
-            raise ValueError("reasoning needs mode 'generate' (score mode ranks actions without writing text)")
+            raise ConfigError("reasoning needs mode 'generate' (score mode ranks actions without writing text)")
         self.mode, self.max_new_tokens, self.temperature = mode, max_new_tokens, temperature
         self.history, self.window, self.retries, self.reasoning = history, window, retries, reasoning
         self.prompt, self.seed = prompt, seed
@@ -155,7 +156,7 @@ class LLMAgent(Agent):
         for turn in turns:
             admissible = turn.info.get("admissible_actions")
             if not isinstance(admissible, list) or not admissible:
-                raise ValueError(f"LLM score mode needs info['admissible_actions'] as a non-empty list, and "
+                raise ConfigError(f"LLM score mode needs info['admissible_actions'] as a non-empty list, and "
                                  f"{turn.episode.env_id} gives {admissible!r}; use mode 'generate' for this env")
             options.append([str(action) for action in admissible])
         chats = [self._chat(turn) for turn in turns]

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from agentgym.core.errors import ConfigError
+
 FAMILIES = ("classic", "textworld", "games", "tooluse", "planning")
 FORMAT_PLAIN = "Reply with exactly one line: Action: <your action, written exactly as listed or as the task says>"
 FORMAT_REASONING = (
@@ -64,10 +66,10 @@ def parse_template(text: str, name: str = "inline") -> PromptTemplate:
     version = re.search(r"^\s*version:\s*(\d+)\s*$", header, re.MULTILINE)
     sections = {key: body.strip() for key, body in zip(rest[::2], rest[1::2])}
     if version is None or not {"system", "user"} <= set(sections) or len(rest) != 2 * len(sections):
-        raise ValueError(f"prompt template {name!r} needs a 'version: N' line, then [system] and [user] sections "
+        raise ConfigError(f"prompt template {name!r} needs a 'version: N' line, then [system] and [user] sections "
                          "(each once)")
     if "{observation}" not in sections["user"]:
-        raise ValueError(f"prompt template {name!r}: its [user] section must contain {{observation}}")
+        raise ConfigError(f"prompt template {name!r}: its [user] section must contain {{observation}}")
     example = None
     if "example_observation" in sections and "example_action" in sections:
         example = (sections["example_observation"], sections.get("example_thought", ""), sections["example_action"])

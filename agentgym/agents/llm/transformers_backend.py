@@ -37,6 +37,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 
 from agentgym.agents.llm.backend import Chat, Completion, Scores
 from agentgym.agents.llm.default_model import default_model_dir
+from agentgym.core.errors import ConfigError
 
 
 class KVBuffer:
@@ -214,13 +215,13 @@ class TransformersBackend:
             source = _resolve_model(model, local_files_only)
             dtypes = {"auto": "auto", "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
             if dtype not in dtypes:
-                raise ValueError(f"dtype must be one of {sorted(dtypes)}, not {dtype!r}")
+                raise ConfigError(f"dtype must be one of {sorted(dtypes)}, not {dtype!r}")
             torch_dtype = dtypes[dtype]
             options = {"local_files_only": local_files_only, "trust_remote_code": trust_remote_code}
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(source, **options)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **options)
         if tokenizer is None:
-            raise ValueError("pass tokenizer= with a loaded model")
+            raise ConfigError("pass tokenizer= with a loaded model")
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.batch, self.max_batch = batch, max(1, max_batch) if batch else 1
@@ -447,7 +448,7 @@ class TransformersBackend:
         prompts = [self.encode_chat(chat) for chat in chats]
         options = [[self._encode_text(option) for option in chat_options] for chat_options in candidates]
         if any(not tokens for chat_options in options for tokens in chat_options):
-            raise ValueError(f"a candidate has no tokens: {candidates}")
+            raise ConfigError(f"a candidate has no tokens: {candidates}")
         reserve = max(sum(len(tokens) for tokens in chat_options) for chat_options in options)
         logits, rows, reused = self._prefill(prompts, reserve)
         first = torch.log_softmax(logits, dim=-1).cpu()

@@ -24,6 +24,7 @@ from minigrid.envs import babyai as levels
 from minigrid.envs.babyai.core.verifier import ObjDesc
 from minigrid.utils.baby_ai_bot import BabyAIBot, PickupSubgoal
 
+from agentgym.core.errors import ConfigError
 from agentgym.envs.base import AgentGymEnv, Transition
 
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
@@ -100,7 +101,7 @@ class BabyAIEnv(AgentGymEnv):
                  render_mode: str | None = None) -> None:
         level_class = getattr(levels, level, None)
         if level_class is None:
-            raise ValueError(f"minigrid.envs.babyai has no level {level!r}")
+            raise ConfigError(f"minigrid.envs.babyai has no level {level!r}")
         self._inner = level_class(max_steps=max_steps, **(level_kwargs or {}))
         image_space = self._inner.observation_space["image"]
         self._image_size = int(np.prod(image_space.shape))

@@ -25,6 +25,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agentgym.core.errors import ConfigError
 from agentgym.envs.base import AgentGymEnv, Transition, describe_action
 
 RESULT_WORDS = {1: "you won", 0: "a draw", -1: "you lost"}
@@ -83,7 +84,8 @@ class BoardGameEnv(AgentGymEnv):
     def __init__(self, view: str = "vector", opponent: str | None = "random", illegal_move_loses: bool = True,
                  render_mode: str | None = None) -> None:
         if opponent is not None and opponent not in self.players():
-            raise ValueError(f"{self.game_name}: unknown opponent {opponent!r}; choose one of {sorted(self.players())}")
+            raise ConfigError(f"{self.game_name}: unknown opponent {opponent!r}; "
+                              f"choose one of {sorted(self.players())}")
         space = gym.spaces.Box(0.0, 1.0, shape=(2, self.rows, self.cols), dtype=np.float32)
         super().__init__(view=view, n_actions=self.n_moves(), vector_observation_space=space, render_mode=render_mode)
         self.opponent = opponent

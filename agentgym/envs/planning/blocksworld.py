@@ -26,6 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from agentgym.core.errors import ConfigError
 from agentgym.envs.planning.common import PlanningEnv
 from agentgym.envs.planning.search import bfs_distances, english_list
 
@@ -92,7 +93,7 @@ class BlocksworldEnv(PlanningEnv):
     def __init__(self, view: str = "vector", n_blocks: int = 3, step_cost: float = 0.01,
                  render_mode: str | None = None) -> None:
         if not 2 <= n_blocks <= 6:
-            raise ValueError(f"n_blocks must be 2..6, not {n_blocks}")
+            raise ConfigError(f"n_blocks must be 2..6, not {n_blocks}")
         super().__init__(view=view, n_actions=n_blocks * n_blocks, vector_size=2 * n_blocks * (n_blocks + 1),
                          step_cost=step_cost, render_mode=render_mode)
         self.n_blocks = n_blocks

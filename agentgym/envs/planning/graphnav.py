@@ -34,6 +34,7 @@ import re
 
 import numpy as np
 
+from agentgym.core.errors import ConfigError
 from agentgym.envs.base import Transition
 from agentgym.envs.planning.common import PLANNING_ASPECTS, PlanningEnv
 from agentgym.envs.planning.search import bfs_distances, english_list
@@ -74,7 +75,7 @@ class GraphNavEnv(PlanningEnv):
     def __init__(self, view: str = "vector", min_rooms: int = 6, max_rooms: int = 8, extra_doors: float = 0.3,
                  step_cost: float = 0.01, render_mode: str | None = None) -> None:
         if not 3 <= min_rooms <= max_rooms <= len(ROOM_NAMES):
-            raise ValueError(f"need 3 <= min_rooms <= max_rooms <= {len(ROOM_NAMES)}")
+            raise ConfigError(f"need 3 <= min_rooms <= max_rooms <= {len(ROOM_NAMES)}")
         super().__init__(view=view, n_actions=max_rooms, vector_size=max_rooms * (max_rooms + 3),
                          step_cost=step_cost, render_mode=render_mode)
         self.min_rooms, self.max_rooms, self.extra_doors = min_rooms, max_rooms, extra_doors
@@ -153,7 +154,7 @@ class ValuePathEnv(GraphNavEnv):
     def __init__(self, view: str = "vector", min_rooms: int = 8, max_rooms: int = 10, reward_rooms: int = 3,
                  extra_doors: float = 0.3, step_cost: float = 0.01, render_mode: str | None = None) -> None:
         if not 2 <= reward_rooms <= min(min_rooms - 3, len(VALUES)):
-            raise ValueError("need 2 <= reward_rooms <= min(min_rooms - 3, 10)")
+            raise ConfigError("need 2 <= reward_rooms <= min(min_rooms - 3, 10)")
         super().__init__(view=view, min_rooms=min_rooms, max_rooms=max_rooms, extra_doors=extra_doors,
                          step_cost=step_cost, render_mode=render_mode)
         self.reward_rooms = reward_rooms

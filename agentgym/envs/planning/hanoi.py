@@ -29,6 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from agentgym.core.errors import ConfigError
 from agentgym.envs.planning.common import PlanningEnv
 from agentgym.envs.planning.search import bfs_distances
 
@@ -74,7 +75,7 @@ class HanoiEnv(PlanningEnv):
     def __init__(self, view: str = "vector", n_disks: int = 3, random_start: bool = False,
                  step_cost: float = 0.01, render_mode: str | None = None) -> None:
         if not 1 <= n_disks <= 9:
-            raise ValueError(f"n_disks must be 1..9, not {n_disks}")
+            raise ConfigError(f"n_disks must be 1..9, not {n_disks}")
         super().__init__(view=view, n_actions=len(PAIRS), vector_size=3 * n_disks + 3, step_cost=step_cost,
                          render_mode=render_mode)
         self.n_disks = n_disks

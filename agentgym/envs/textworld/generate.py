@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from agentgym.core import cache as disk_cache
-from agentgym.core.errors import AgentGymError
+from agentgym.core.errors import AgentGymError, ConfigError
 from agentgym.envs.registration import env_spec
 
 RECIPE_VERSION = "1"
@@ -270,6 +270,8 @@ def generate_here(request: dict[str, Any], seed: int, folder: Path) -> dict[str,
 def pregenerate(env_id: str, split: str = "train", workers: int = 2, count: int | None = None) -> list[Path]:
     """Generate (or find cached) the games of ``split`` of a registered TextWorld env, in parallel."""
     spec = env_spec(env_id)
+    if not spec.entry_point.startswith("agentgym.envs.textworld."):
+        raise ConfigError(f"{env_id} is not a TextWorld env ({spec.entry_point}); nothing to pregenerate")
     request = game_request(spec.kwargs.get("generator", "custom"), spec.kwargs.get("params"))
     seeds = spec.card.splits[split].seeds()[:count]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # threads wait on worker processes

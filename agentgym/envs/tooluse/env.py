@@ -27,6 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agentgym.core.errors import ConfigError
 from agentgym.envs.base import PARSE_ERRORS, AgentGymEnv, Transition
 from agentgym.envs.tooluse.calls import Call, InvalidCall, bind, parse_call, run_tool
 from agentgym.envs.tooluse.tasks import FORMATS, SHAPES, STORE_KEYS, Task, generate_task, listed_tools
@@ -55,7 +56,7 @@ class ToolUseEnv(AgentGymEnv):
                  distractors: tuple[int, int] | list[int] = (1, 2), menu_size: int = 8, call_cost: float = 0.1,
                  history: int = 8, render_mode: str | None = None) -> None:
         if not set(hops) <= {1, 2, 3, 4} or menu_size < 4:
-            raise ValueError("hops must lie in 1..4 and menu_size be at least 4")
+            raise ConfigError("hops must lie in 1..4 and menu_size be at least 4")
         self.hops, self.distractors = tuple(hops), tuple(distractors)
         self.menu_size, self.call_cost, self.history_length = int(menu_size), float(call_cost), int(history)
         size = menu_size * (len(TOOL_NAMES) + 2) + len(SHAPES) + len(FLAGS) + 2 * len(TOOL_NAMES) + 2

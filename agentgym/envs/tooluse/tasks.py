@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from agentgym.core.errors import ConfigError
 from agentgym.envs.tooluse.calls import Call
 from agentgym.envs.tooluse.tools import TOOL_NAMES
 from agentgym.envs.tooluse.world import WEEKDAYS, World, norm, pick
@@ -250,7 +251,7 @@ def generate_task(world: World, rng: np.random.Generator, hops: int) -> Task:
         if task is not None:
             break
     else:
-        raise ValueError(f"no task shape offers {hops} hops")
+        raise ConfigError(f"no task shape offers {hops} hops")
     distractors = [i.name for i in world.items.values()] + sorted(world.events)
     distractors += [i.customer for i in world.invoices.values()]
     for _ in range(int(rng.integers(1, 3))):

@@ -236,3 +236,24 @@ def test_enumerable_answers_match_the_list_or_are_invalid():
     assert read("Yes, it follows") is None and read("1") is None and read("9" * 5000) is None
     assert env.unwrapped.free_text_answers is False
     assert _env("agentgym/RG-GCD-v0").unwrapped.free_text_answers is True
+
+
+@pytest.mark.slow
+def test_questions_do_not_depend_on_the_process():
+    """Five reasoning-gym tasks (knight_swap, isomorphic_strings, ...) give other questions under another
+    PYTHONHASHSEED; none of the registered ones may."""
+    probe = ("import agentgym, hashlib, sys\n"
+             "digest = hashlib.sha256()\n"
+             "for env_id in sys.argv[1:]:\n"
+             "    env = agentgym.make(env_id, view='text')\n"
+             "    for seed in (0, 1, 1000000):\n"
+             "        digest.update(env.reset(seed=seed)[0].encode())\n"
+             "print(digest.hexdigest())\n")
+    outputs = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        result = subprocess.run([sys.executable, "-c", probe, *IDS], capture_output=True, text=True, env=env,
+                                timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs.add(result.stdout.strip().splitlines()[-1])
+    assert len(outputs) == 1

@@ -198,3 +198,27 @@ def test_installs_into_a_fresh_environment_and_runs_a_suite(tmp_path):
     for cell in results["cells"]:
         if cell["agent"] == "oracle":
             assert cell["metrics"]["success_rate"]["mean"] == 1.0, cell["cell"]
+
+
+@pytest.mark.slow
+def test_episodes_do_not_depend_on_the_process():
+    probe = ("import agentgym, hashlib, sys\n"
+             "digest = hashlib.sha256()\n"
+             "for env_id in sys.argv[1:]:\n"
+             "    env = agentgym.make(env_id, view='text')\n"
+             "    for seed in (0, 1000000):\n"
+             "        digest.update(env.reset(seed=seed)[0].encode())\n"
+             "        for _ in range(3):\n"
+             "            observation, _, done, cut, _ = env.step(env.unwrapped.oracle())\n"
+             "            digest.update(observation.encode())\n"
+             "            if done or cut:\n"
+             "                break\n"
+             "print(digest.hexdigest())\n")
+    outputs = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        result = subprocess.run([sys.executable, "-c", probe, *IDS], capture_output=True, text=True, env=env,
+                                timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs.add(result.stdout.strip().splitlines()[-1])
+    assert len(outputs) == 1

@@ -1,0 +1,55 @@
+"""Every subcommand, given bad arguments, says what is wrong in one line and exits non-zero (no traceback)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentgym.cli.main import main
+
+BAD = {
+    "no such subcommand": ["frobnicate"],
+    "list: bad choice": ["list", "widgets"],
+    "check-env: unknown id": ["check-env", "agentgym/Frozenlake-v0"],
+    "run: missing suite file": ["run", "no/such/suite.yaml", "--no-progress"],
+    "run: unknown agent": ["run", "smoke", "--agent", "nobody", "--no-progress"],
+    "run: agent kwargs not JSON": ["run", "smoke", "--agent", "random", "--agent-kwargs", "{oops", "--no-progress"],
+    "run: agent kwargs not an object": ["run", "smoke", "--agent", "random", "--agent-kwargs", "[1]"],
+    "run: kwargs without --agent": ["run", "smoke", "--agent-kwargs", "{}", "--no-progress"],
+    "run: bad executor": ["run", "smoke", "--executor", "cloud"],
+    "run: bad workers": ["run", "smoke", "--workers", "two"],
+    "train: unknown env": ["train", "agentgym/Nope-v0"],
+    "train: bad algo": ["train", "agentgym/FrozenLake-v0", "--algo", "SAC"],
+    "train: bad reward kwargs": ["train", "agentgym/FrozenLake-v0", "--reward", "shaped", "--reward-kwargs",
+                                '{"gamma": 2}', "--steps", "64"],
+    "train: unknown reward": ["train", "agentgym/FrozenLake-v0", "--reward", "shapd", "--steps", "64"],
+    "arena: one agent": ["arena", "random"],
+    "arena: bad anchor": ["arena", "random", "heuristic", "--anchor", "x", "--games", "2"],
+    "arena: unknown agent": ["arena", "random", "nobody", "--games", "2"],
+    "submit: missing file": ["submit", "no/such/results.json", "--leaderboard", "{tmp}/board.json"],
+    "submit: not JSON": ["submit", "{tmp}/garbage.json", "--leaderboard", "{tmp}/board.json"],
+    "leaderboard: missing board": ["leaderboard", "--leaderboard", "{tmp}/missing.json"],
+    "cache: bad action": ["cache", "shred"],
+    "cache: negative age": ["cache", "clear", "--older-than-days", "-1"],
+    "pregenerate: not a TextWorld env": ["pregenerate", "agentgym/FrozenLake-v0"],
+    "pregenerate: unknown env": ["pregenerate", "agentgym/Nope-v0"],
+}
+
+
+@pytest.mark.parametrize("argv", list(BAD.values()), ids=list(BAD))
+def test_bad_arguments_get_one_line_and_a_nonzero_exit(argv, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "garbage.json").write_text("{not json")
+    code = main([part.replace("{tmp}", str(tmp_path)) for part in argv])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code != 0, captured
+    assert len(lines) == 1, captured.err
+    assert "error" in lines[0] and "Traceback" not in captured.err
+    assert not (tmp_path / "board.json").exists()  # nothing written on a refusal
+
+
+def test_version_and_bare_command(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("agentgym ")
+    assert main([]) == 0
+    assert "usage: agentgym" in capsys.readouterr().out
