@@ -256,6 +256,8 @@ def expand(suite: Suite) -> ExpandedSuite:
                         continue
                     if name not in present:
                         spec = agent_spec(name)
+                        if "vector" not in card.views:  # a text-only env: the reference agent reads text
+                            spec = spec.model_copy(update={"kwargs": {**spec.kwargs, "view": "text"}})
                         expanded.cells.append(Cell(entry.id, entry.kwargs, spec, "env", {}, split, seeds,
                                                    suite.repeats, reference=True))
     ids = [cell.id for cell in expanded.cells]
