@@ -63,6 +63,10 @@ def cmd_check_env(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.allow_code:  # an environment variable, so process workers inherit the permission
+        from agentgym.core.trust import ALLOW_CODE_VARIABLE  # lazy import: per subcommand
+
+        os.environ[ALLOW_CODE_VARIABLE] = "1"
     from agentgym.bench.run import run_suite  # lazy import: per subcommand
     from agentgym.bench.suite import load_suite  # lazy import: per subcommand
 
@@ -246,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--leaderboard", metavar="PATH", help="submit the results to this leaderboard when done")
     p.add_argument("--label", help="label of the leaderboard submission")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--allow-code", action="store_true",
+                   help="let the suite's inline agents name code outside agentgym and your installed plugins "
+                        "(specs can run code: only for suites you trust); also AGENTGYM_ALLOW_CODE=1")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("train", help="train an SB3 agent on an env under a reward variant")

@@ -8,7 +8,8 @@
   ``password=``, ... -> ``api_key=***``);
 - the value of secret-looking command-line options (``--api-key X``, ``--token=X``, ``--password X``;
   not ``--api-key-env NAME``, which names a variable) and of ``Authorization: Bearer X``;
-- the value of secret-looking keys in JSON or YAML text (``"api_key": "X"``);
+- the value of secret-looking keys in JSON or YAML text (``"api_key": "X"``; not a bare ``"key"`` or
+  ``"token"``, which records use for other things);
 - well-known token shapes (``sk-...``, ``hf_...``, ``ghp_...``, ``xoxb-...``, ``AKIA...``);
 - every value registered with :func:`register_secret` (backends register the keys they send).
 
@@ -62,6 +63,17 @@ def is_secret_name(name: str) -> bool:
     """Whether an option, query parameter or mapping key named ``name`` holds a secret."""
     name = name.strip().lstrip("-")
     return bool(_SECRET_NAME.match(name)) and not _NOT_SECRET_SUFFIX.search(name)
+
+
+_GENERIC_KEYS = frozenset({"key", "keys", "token", "tokens", "sig", "signature", "auth"})
+"""Mapping keys too generic to mask in data (an episode's ``key``, a log-probability's ``token``); in
+URLs (``?key=``) and on command lines (``--token X``) they are still treated as secrets."""
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a mapping key (JSON, YAML, a dict) named ``name`` holds a secret: stricter than
+    :func:`is_secret_name` (``api_key``, ``access_token``, ``password``; not a bare ``key`` or ``token``)."""
+    return is_secret_name(name) and name.strip().lower() not in _GENERIC_KEYS
 
 
 def register_secret(value: str | None) -> None:
@@ -122,7 +134,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         return match[0]
 
     def key_value(match: re.Match[str]) -> str:
-        if is_secret_name(match["name"]):
+        if is_secret_key(match["name"]):
             return f"{match['lead']}{_mask_quoted(match['value'])}"
         return match[0]
 
@@ -160,7 +172,7 @@ def redact_data(data: Any, secrets: Iterable[str] = ()) -> Any:
     if isinstance(data, dict):
         out = {}
         for key, value in data.items():
-            if isinstance(key, str) and is_secret_name(key) and isinstance(value, (str, int)) and value != "":
+            if isinstance(key, str) and is_secret_key(key) and isinstance(value, (str, int)) and value != "":
                 out[key] = MASK
             elif key in ("command", "argv") and isinstance(value, (list, tuple)) \
                     and all(isinstance(v, str) for v in value):

@@ -71,6 +71,12 @@ def test_data_masks_strings_anywhere_and_secret_keys():
     assert out["command"] == ["agentgym", "run", "--api-key", MASK]
 
 
+def test_record_fields_named_key_or_token_are_not_masked():
+    record = {"key": "env|agent|env|test/3/0", "token": "hello", "tokens": 12, "max_tokens": 16,
+              "logprobs": [{"token": "a", "logprob": -0.1}], "answer": '{"key": "value", "token": "t"}'}
+    assert redact_data(record) == record
+
+
 def test_registered_secrets_are_masked_and_detected():
     secret = "registered-secret-0d9f8e"
     assert not contains_secret(f"x {secret} y")
