@@ -144,7 +144,7 @@ def _play_pair(agents: list[Agent], pair: tuple[int, int], game: str, games: int
                 raise RuntimeError(f"agent {names[k]!r} returned {len(decisions)} decisions for {len(turns)} turns")
             for (g, side), decision in zip(where, decisions):
                 _, table, seats, _ = tables[g]
-                move = seats[side].parse_action(decision.action)
+                move = seats[side].read_action(decision.action)
                 if move is None:
                     table.forfeit, illegal[g] = side, names[k]
                 else:

@@ -34,6 +34,7 @@ from agentgym.agents.base import Agent
 from agentgym.agents.registry import load_agent_specs, make_agent
 from agentgym.bench.loop import failed_record, run_cell
 from agentgym.bench.suite import Cell
+from agentgym.core.errors import UntrustedCodeError
 from agentgym.envs.registration import load_env_specs
 
 Work = list[tuple[Cell, list[tuple[str, int, int]]]]
@@ -56,6 +57,8 @@ def _build_agent(cell: Cell, cache: dict[str, Agent]) -> tuple[Agent | None, str
     if name not in cache:
         try:
             cache[name] = make_agent(cell.agent)
+        except UntrustedCodeError:  # a refusal of the spec, not a failure of its episodes: stop the run
+            raise
         except Exception:
             return None, "agent could not be built:\n" + traceback.format_exc()
     return cache[name], None

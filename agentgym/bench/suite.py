@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agentgym.agents.registry import AGENTS, AgentSpec, agent_spec
+from agentgym.agents.registry import AGENTS, AgentSpec, agent_spec, check_agent_spec
 from agentgym.core.errors import ConfigError, SpecError
 from agentgym.core.files import canonical_json, sha256_text
 from agentgym.core.paths import builtin_dir
@@ -221,7 +221,7 @@ def _agents_for(entry: EnvEntry, agents: list[AgentSpec]) -> list[AgentSpec]:
 def expand(suite: Suite) -> ExpandedSuite:
     """Cells of the suite, reference cells included; every name checked before anything runs."""
     envs = [EnvEntry(id=e) if isinstance(e, str) else e for e in suite.envs]
-    agents = [agent_spec(a) if isinstance(a, str) else a for a in suite.agents]
+    agents = [agent_spec(a) if isinstance(a, str) else check_agent_spec(a) for a in suite.agents]
     rewards = [RewardEntry(name=r) if isinstance(r, str) else r for r in suite.rewards]
     splits = [suite.split] if isinstance(suite.split, str) else suite.split
     for reward in rewards:

@@ -53,3 +53,15 @@ def test_version_and_bare_command(capsys):
     assert capsys.readouterr().out.startswith("agentgym ")
     assert main([]) == 0
     assert "usage: agentgym" in capsys.readouterr().out
+
+
+def test_a_suite_naming_foreign_code_is_refused_before_running(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("AGENTGYM_ALLOW_CODE", raising=False)
+    suite = tmp_path / "evil.yaml"
+    suite.write_text("name: evil\nversion: 1\nenvs: [agentgym/FrozenLake-v0]\nrewards: [env]\nsplit: test\n"
+                     "episodes: 2\nagents:\n"
+                     "  - {name: shell, entry_point: 'os:system', kwargs: {command: 'touch x'}}\n")
+    code = main(["run", str(suite), "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code != 0 and "--allow-code" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists() and not (tmp_path / "x").exists()
