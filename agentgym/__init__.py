@@ -14,7 +14,6 @@ from agentgym.envs.registration import env_ids, env_spec, load_env_specs, regist
 from agentgym.make import make
 
 __all__ = [
-    "__version__",
     "Agent",
     "AgentGymEnv",
     "Decision",
@@ -23,6 +22,7 @@ __all__ = [
     "RewardAspect",
     "SeedSplit",
     "Turn",
+    "__version__",
     "env_ids",
     "env_spec",
     "load_env_specs",

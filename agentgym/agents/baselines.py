@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
+import gymnasium as gym
 import numpy as np
 
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
@@ -40,7 +42,10 @@ class RandomAgent(Agent):
                 decisions.append(Decision(choices[int(rng.integers(len(choices)))]))
             else:
                 mask = self._mask(env)
-                valid = np.flatnonzero(mask) if mask is not None else np.arange(turn.episode.action_space.n)
+                if mask is not None:
+                    valid = np.flatnonzero(mask)
+                else:  # no mask: every action of the (discrete) space
+                    valid = np.arange(cast(gym.spaces.Discrete, turn.episode.action_space).n)
                 decisions.append(Decision(int(valid[int(rng.integers(len(valid)))])))
         return decisions
 

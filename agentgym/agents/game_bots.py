@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
+from agentgym.core.errors import ConfigError
+from agentgym.envs.games.board_env import BoardGameEnv
 
 
 class GameBotAgent(Agent):
@@ -24,7 +27,10 @@ class GameBotAgent(Agent):
     def act(self, turns: Sequence[Turn]) -> list[Decision]:
         decisions = []
         for turn in turns:
-            env = turn.episode.env.unwrapped
+            live = turn.episode.env
+            if live is None:
+                raise ConfigError("the bot agent needs the live env")
+            env = cast(BoardGameEnv, live.unwrapped)  # the bots are the board games' players
             move = env.play_bot(self.player, self._rngs[turn.episode.key])
             decisions.append(Decision(env.action_labels()[move] if self.view == "text" else move))
         return decisions

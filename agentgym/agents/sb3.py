@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -146,7 +146,8 @@ class SB3Agent(Agent):
 def _same_shape(expected: gym.Space, given: gym.Space) -> bool:
     """Whether a model made for ``expected`` can read ``given`` (bounds may differ, sizes may not)."""
     if isinstance(expected, gym.spaces.Discrete) or isinstance(given, gym.spaces.Discrete):
-        return isinstance(given, type(expected)) and int(expected.n) == int(given.n)
+        return (isinstance(given, type(expected))
+                and int(cast(gym.spaces.Discrete, expected).n) == int(cast(gym.spaces.Discrete, given).n))
     if isinstance(expected, gym.spaces.Dict) and isinstance(given, gym.spaces.Dict):
         return expected.keys() == given.keys() and all(_same_shape(expected[k], given[k]) for k in expected.keys())
     return type(expected) is type(given) and expected.shape == given.shape

@@ -189,6 +189,32 @@ def _end_pool(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _drain(records: Any, seen: set[str], emit: Emit, block: bool) -> None:
+    """Emit the records waiting in the queue (waiting a little for the first one when ``block``)."""
+    while True:
+        try:
+            record = records.get(timeout=0.2) if block else records.get_nowait()
+        except queue.Empty:
+            return
+        seen.add(record["key"])
+        emit(record)
+        block = False
+
+
+def _emit_worker_failures(futures: dict[Future, tuple[Cell, list[tuple[str, int, int]]]], seen: set[str],
+                          emit: Emit) -> None:
+    """A worker died (or raised outside an episode): what it did not report is recorded as failed."""
+    for future, (cell, pending) in futures.items():
+        error = future.exception()
+        if error is None:
+            continue
+        text = "".join(traceback.format_exception(error))
+        for key, seed, repeat in pending:
+            if key not in seen:
+                seen.add(key)
+                emit(failed_record(cell, key, seed, repeat, "worker failed:\n" + text))
+
+
 def run_process(work: Work, emit: Emit, batch_size: int, workers: int,
                 env_dirs: Sequence[str] = (), agent_dirs: Sequence[str] = ()) -> None:
     """One task per cell over a pool of processes; records come back through a queue.
@@ -211,14 +237,7 @@ def run_process(work: Work, emit: Emit, batch_size: int, workers: int,
             records = manager.Queue()
 
             def drain(block: bool) -> None:
-                while True:
-                    try:
-                        record = records.get(timeout=0.2) if block else records.get_nowait()
-                    except queue.Empty:
-                        return
-                    seen.add(record["key"])
-                    emit(record)
-                    block = False
+                _drain(records, seen, emit, block)
 
             pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                        initargs=(records, list(env_dirs), list(agent_dirs), workers, parent_pid))
@@ -233,16 +252,7 @@ def run_process(work: Work, emit: Emit, batch_size: int, workers: int,
                 drain(block=False)
                 pool.shutdown(wait=True)
                 ended = True
-                for future, (cell, pending) in futures.items():
-                    error = future.exception()
-                    if error is None:
-                        continue
-                    # a worker died (or raised outside an episode): what it did not report is failed
-                    text = "".join(traceback.format_exception(error))
-                    for key, seed, repeat in pending:
-                        if key not in seen:
-                            seen.add(key)
-                            emit(failed_record(cell, key, seed, repeat, "worker failed:\n" + text))
+                _emit_worker_failures(futures, seen, emit)
             else:
                 ended = True
                 _end_pool(pool)

@@ -13,6 +13,7 @@ import gymnasium as gym
 
 from agentgym.agents.base import Agent, EpisodeContext
 from agentgym.bench.suite import Cell
+from agentgym.envs.base import env_card
 from agentgym.make import make
 from agentgym.rewards import DIAGNOSTIC_KEYS
 from agentgym.rollout import Episode, Job, StepEvent, run_lockstep
@@ -69,7 +70,7 @@ def run_cell(cell: Cell, pending: Sequence[tuple[str, int, int]], agent: Agent |
         env = make(cell.env, reward=cell.reward, view=agent.view, reward_kwargs=cell.reward_kwargs, **cell.env_kwargs)
         try:
             context = EpisodeContext(key=job.key, env_id=cell.env, seed=job.seed, repeat=job.repeat,
-                                     card=env.unwrapped.card, action_space=env.action_space,
+                                     card=env_card(env), action_space=env.action_space,
                                      observation_space=env.observation_space, reward=cell.reward, env=env)
         except BaseException:
             env.close()

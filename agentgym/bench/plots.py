@@ -16,10 +16,10 @@ from agentgym.train.sb3 import learning_curve, model_path, resolve_train_config
 
 def _pyplot():
     try:
-        import matplotlib
+        import matplotlib  # noqa: PLC0415 - optional matplotlib
 
         matplotlib.use("Agg")  # files only, no display
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # noqa: PLC0415 - optional matplotlib
     except ImportError:
         print("note: matplotlib is not installed; plots skipped (pip install 'agentgym[plots]')", file=sys.stderr)
         return None

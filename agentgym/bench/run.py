@@ -135,7 +135,7 @@ def _run_locked(suite: Suite, expanded: Any, suite_record: dict[str, Any], out: 
         log.close()
 
     # lazy import: the metrics pull scipy (seconds); the first episode and the forked workers need none of it
-    from agentgym.bench.results import build_results, format_table
+    from agentgym.bench.results import build_results, format_table  # noqa: PLC0415 - scipy, see above
 
     # suite order, not finishing order: the numbers must not depend on executor or resume
     order = {key: i for i, key in enumerate(key for cell in expanded.cells for key, _, _ in cell.episode_keys())}
@@ -145,7 +145,7 @@ def _run_locked(suite: Suite, expanded: Any, suite_record: dict[str, Any], out: 
     results_path = out / "results.json"
     write_json_atomic(results_path, results)
     if results["aggregates"].get("recipes"):
-        from agentgym.bench.plots import save_recipe_plots  # lazy import: matplotlib, only for recipe suites
+        from agentgym.bench.plots import save_recipe_plots  # noqa: PLC0415  # lazy import: matplotlib, recipe suites only
 
         save_recipe_plots(expanded.cells, results["aggregates"]["recipes"], out)
     if print_table:
@@ -222,7 +222,7 @@ def _claim(out: Path, suite_hash: str, *, resume: bool, force: bool, dry: bool) 
         if not force:
             raise RunFolderError(f"{episodes} already holds episodes: pass --resume to continue that run, "
                                  "--force to start it over, or choose another --out folder")
-        replaced = ("episodes.jsonl", "results.json")
+        replaced: tuple[str, ...] = ("episodes.jsonl", "results.json")
     else:
         if previous is not None:
             what = (f"holds a run of a different suite ({previous.get('name')} hash "

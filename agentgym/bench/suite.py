@@ -17,7 +17,9 @@ from agentgym.agents.registry import AGENTS, AgentSpec, agent_spec, check_agent_
 from agentgym.core.errors import ConfigError, SpecError
 from agentgym.core.files import canonical_json, sha256_text
 from agentgym.core.paths import builtin_dir
+from agentgym.core.trust import allow_code_from_env, check_entry_point, trusted_prefixes
 from agentgym.core.yamlspec import read_yaml, validate
+from agentgym.envs.card import EnvCard
 from agentgym.envs.registration import env_spec
 from agentgym.records import REFERENCE_AGENTS, check_name
 from agentgym.rewards import REWARDS
@@ -218,6 +220,54 @@ def _agents_for(entry: EnvEntry, agents: list[AgentSpec]) -> list[AgentSpec]:
     return [agent for agent in agents if agent.name in entry.agents]
 
 
+def _seeds(entry: EnvEntry, card: EnvCard, split: str, suite: Suite) -> tuple[int, ...]:
+    """The seeds ``entry`` plays on ``split``: the first ``episodes`` of the card's split."""
+    if split not in card.splits:
+        raise SpecError(f"{entry.id} has no seed split {split!r} (its card has {sorted(card.splits)})")
+    available = card.splits[split].seeds()
+    episodes = entry.episodes or suite.episodes
+    if episodes > len(available):
+        raise SpecError(f"{entry.id} split {split!r} has {len(available)} seeds, suite asks {episodes}")
+    return tuple(available[:episodes])
+
+
+def _reference_cells(entry: EnvEntry, card: EnvCard, split: str, seeds: tuple[int, ...], suite: Suite,
+                     present: set[str]) -> list[Cell]:
+    """The reference agents' cells (under the env's own reward) that the suite does not already run."""
+    cells = []
+    for name in REFERENCE_AGENTS:
+        if name == "oracle" and card.oracle == "none":
+            continue
+        if name not in present:
+            spec = agent_spec(name)
+            if "vector" not in card.views:  # a text-only env: the reference agent reads text
+                spec = spec.model_copy(update={"kwargs": {**spec.kwargs, "view": "text"}})
+            cells.append(Cell(entry.id, entry.kwargs, spec, "env", {}, split, seeds, suite.repeats, reference=True))
+    return cells
+
+
+def _split_cells(entry: EnvEntry, card: EnvCard, split: str, suite: Suite, agents: list[AgentSpec],
+                 rewards: list[RewardEntry]) -> list[Cell]:
+    """The cells of one env entry on one split: agents, then recipes, then references."""
+    seeds = _seeds(entry, card, split, suite)
+    cells = []
+    present: set[str] = set()
+    for agent in _agents_for(entry, agents):
+        for reward in rewards:
+            cells.append(Cell(entry.id, entry.kwargs, agent, reward.name, reward.kwargs, split, seeds, suite.repeats))
+            if reward.name == "env":
+                present.add(agent.name)
+    for recipe in suite.recipes:
+        for reward in rewards:
+            for seed in recipe.seeds:
+                cells.append(Cell(entry.id, entry.kwargs, recipe.agent(reward, seed), reward.name,
+                                  reward.kwargs, split, seeds, suite.repeats, recipe=recipe.name,
+                                  train_seed=seed))
+    if suite.references:
+        cells.extend(_reference_cells(entry, card, split, seeds, suite, present))
+    return cells
+
+
 def expand(suite: Suite) -> ExpandedSuite:
     """Cells of the suite, reference cells included; every name checked before anything runs."""
     envs = [EnvEntry(id=e) if isinstance(e, str) else e for e in suite.envs]
@@ -226,40 +276,15 @@ def expand(suite: Suite) -> ExpandedSuite:
     splits = [suite.split] if isinstance(suite.split, str) else suite.split
     for reward in rewards:
         REWARDS.get(reward.name)  # fail early, with a did-you-mean hint
+        judge = reward.kwargs.get("judge")
+        if isinstance(judge, str):  # a judge named by the suite is code the suite runs
+            check_entry_point(judge, allow_code=allow_code_from_env(), allowed_prefixes=trusted_prefixes(),
+                              what=f"judge of reward variant {reward.name!r}")
     expanded = ExpandedSuite(suite, suite_hash(suite))
     for entry in envs:
         card = env_spec(entry.id).card
         for split in splits:
-            if split not in card.splits:
-                raise SpecError(f"{entry.id} has no seed split {split!r} (its card has {sorted(card.splits)})")
-            available = card.splits[split].seeds()
-            episodes = entry.episodes or suite.episodes
-            if episodes > len(available):
-                raise SpecError(f"{entry.id} split {split!r} has {len(available)} seeds, suite asks {episodes}")
-            seeds = tuple(available[:episodes])
-            present = set()
-            for agent in _agents_for(entry, agents):
-                for reward in rewards:
-                    cell = Cell(entry.id, entry.kwargs, agent, reward.name, reward.kwargs, split, seeds, suite.repeats)
-                    expanded.cells.append(cell)
-                    if reward.name == "env":
-                        present.add(agent.name)
-            for recipe in suite.recipes:
-                for reward in rewards:
-                    for seed in recipe.seeds:
-                        expanded.cells.append(Cell(entry.id, entry.kwargs, recipe.agent(reward, seed), reward.name,
-                                                   reward.kwargs, split, seeds, suite.repeats, recipe=recipe.name,
-                                                   train_seed=seed))
-            if suite.references:
-                for name in REFERENCE_AGENTS:
-                    if name == "oracle" and card.oracle == "none":
-                        continue
-                    if name not in present:
-                        spec = agent_spec(name)
-                        if "vector" not in card.views:  # a text-only env: the reference agent reads text
-                            spec = spec.model_copy(update={"kwargs": {**spec.kwargs, "view": "text"}})
-                        expanded.cells.append(Cell(entry.id, entry.kwargs, spec, "env", {}, split, seeds,
-                                                   suite.repeats, reference=True))
+            expanded.cells.extend(_split_cells(entry, card, split, suite, agents, rewards))
     ids = [cell.id for cell in expanded.cells]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
     if duplicated:

@@ -92,7 +92,7 @@ def _recipe_lines(recipes: list[dict[str, Any]]) -> list[str]:
 
 def format_table(results: Mapping[str, Any]) -> str:
     """A readable table: one row per cell, metrics as mean [95% CI]; then the aggregates."""
-    columns = TABLE_COLUMNS
+    columns: tuple[tuple[str, str], ...] = TABLE_COLUMNS
     if any(cell["metrics"].get("tokens") for cell in results["cells"]):
         columns += USAGE_COLUMNS
     rows = [[cell["env"].removeprefix("agentgym/"), cell["agent"] + ("*" if cell.get("reference") else ""),

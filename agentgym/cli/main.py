@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
@@ -20,7 +21,7 @@ DEFAULT_LEADERBOARD = Path("leaderboard") / "leaderboard.json"
 
 
 def _load_env_dirs(dirs: list[str] | None) -> None:
-    from agentgym.envs.registration import load_env_specs  # lazy import: per subcommand
+    from agentgym.envs.registration import load_env_specs  # noqa: PLC0415  # lazy import: per subcommand
 
     for folder in dirs or []:
         load_env_specs(Path(folder))
@@ -29,29 +30,29 @@ def _load_env_dirs(dirs: list[str] | None) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     _load_env_dirs(args.envs)
     if args.what == "envs":
-        from agentgym.envs.registration import env_ids, env_spec  # lazy import: per subcommand
+        from agentgym.envs.registration import env_ids, env_spec  # noqa: PLC0415  # lazy import: per subcommand
 
         for env_id in env_ids():
             card = env_spec(env_id).card
             print(f"{env_id:<40} {card.family:<10} {card.difficulty:<7} oracle={card.oracle}")
     elif args.what == "agents":
-        from agentgym.agents.registry import AGENTS  # lazy import: per subcommand
+        from agentgym.agents.registry import AGENTS  # noqa: PLC0415  # lazy import: per subcommand
 
         for name in AGENTS.names():
             print(f"{name:<20} {AGENTS.get(name).description}")
     elif args.what == "rewards":
-        from agentgym.rewards import REWARDS  # lazy import: per subcommand
+        from agentgym.rewards import REWARDS  # noqa: PLC0415  # lazy import: per subcommand
 
         print("\n".join(REWARDS.names()))
     elif args.what == "suites":
-        from agentgym.core.paths import builtin_dir  # lazy import: per subcommand
+        from agentgym.core.paths import builtin_dir  # noqa: PLC0415  # lazy import: per subcommand
 
         print("\n".join(sorted(p.stem for p in builtin_dir("benchmarks").glob("*.yaml"))))
     return 0
 
 
 def cmd_check_env(args: argparse.Namespace) -> int:
-    from agentgym.testing.check_env import check_env_contract, format_report  # lazy import: per subcommand
+    from agentgym.testing.check_env import check_env_contract, format_report  # noqa: PLC0415  # lazy import: per subcommand
 
     _load_env_dirs(args.envs)
     failed = False
@@ -64,17 +65,17 @@ def cmd_check_env(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.allow_code:  # an environment variable, so process workers inherit the permission
-        from agentgym.core.trust import ALLOW_CODE_VARIABLE  # lazy import: per subcommand
+        from agentgym.core.trust import ALLOW_CODE_VARIABLE  # noqa: PLC0415  # lazy import: per subcommand
 
         os.environ[ALLOW_CODE_VARIABLE] = "1"
-    from agentgym.bench.run import run_suite  # lazy import: per subcommand
-    from agentgym.bench.suite import load_suite  # lazy import: per subcommand
+    from agentgym.bench.run import run_suite  # noqa: PLC0415  # lazy import: per subcommand
+    from agentgym.bench.suite import load_suite  # noqa: PLC0415  # lazy import: per subcommand
 
     _load_env_dirs(args.envs)
     suite = load_suite(args.suite)
     if args.agent:
-        from agentgym.agents.registry import load_agent_specs  # lazy import: per subcommand
-        from agentgym.bench.suite import with_agents  # lazy import: per subcommand
+        from agentgym.agents.registry import load_agent_specs  # noqa: PLC0415  # lazy import: per subcommand
+        from agentgym.bench.suite import with_agents  # noqa: PLC0415  # lazy import: per subcommand
 
         for folder in args.agents or []:
             load_agent_specs(Path(folder))
@@ -103,7 +104,7 @@ def _json_object(text: str | None, option: str) -> dict | None:
 
 
 def _submit(results: Path, board: Path, label: str | None) -> None:
-    from agentgym.leaderboard import submit_results  # lazy import: per subcommand
+    from agentgym.leaderboard import submit_results  # noqa: PLC0415  # lazy import: per subcommand
 
     submission = submit_results(results, board, label=label)
     how = ("verified: every number recomputed from its episodes" if submission.get("episodes_verified")
@@ -112,8 +113,8 @@ def _submit(results: Path, board: Path, label: str | None) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from agentgym.bench.plots import plot_learning_curves  # lazy import: per subcommand
-    from agentgym.train.sb3 import format_curve, train_recipe  # lazy import: per subcommand
+    from agentgym.bench.plots import plot_learning_curves  # noqa: PLC0415  # lazy import: per subcommand
+    from agentgym.train.sb3 import format_curve, train_recipe  # noqa: PLC0415  # lazy import: per subcommand
 
     _load_env_dirs(args.envs)
     out = Path(args.out) if args.out else Path("runs") / f"train-{datetime.now():%Y%m%d-%H%M%S}"
@@ -130,14 +131,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_arena(args: argparse.Namespace) -> int:
-    from agentgym.bench.arena import format_arena, play_arena  # lazy import: per subcommand
+    from agentgym.bench.arena import format_arena, play_arena  # noqa: PLC0415  # lazy import: per subcommand
 
     if len(args.agents) < 2:
         raise AgentGymError("the arena needs at least two agents")
     result = play_arena(args.agents, args.game, args.games, args.seed, anchor=args.anchor)
     print(format_arena(result))
     if args.out:
-        from agentgym.core.files import write_json_atomic  # lazy import: per subcommand
+        from agentgym.core.files import write_json_atomic  # noqa: PLC0415  # lazy import: per subcommand
 
         write_json_atomic(Path(args.out), result.as_dict())
         print(f"\nwrote {args.out}")
@@ -150,7 +151,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from agentgym.leaderboard import load_leaderboard, plain, ranked_rows, render_table  # lazy import: per subcommand
+    from agentgym.leaderboard import load_leaderboard, plain, ranked_rows, render_table  # noqa: PLC0415  # lazy import: per subcommand
 
     if not Path(args.leaderboard).is_file():
         raise AgentGymError(f"no leaderboard file at {args.leaderboard} (submit results with `agentgym submit`, "
@@ -167,8 +168,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from agentgym.core.cache import cache_entries, clear_cache  # lazy import: per subcommand
-    from agentgym.core.paths import cache_dir  # lazy import: per subcommand
+    from agentgym.core.cache import cache_entries, clear_cache  # noqa: PLC0415  # lazy import: per subcommand
+    from agentgym.core.paths import cache_dir  # noqa: PLC0415  # lazy import: per subcommand
 
     if args.action == "clear":
         removed = clear_cache(args.kind, older_than_days=args.older_than_days)
@@ -184,9 +185,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_pregenerate(args: argparse.Namespace) -> int:
-    import time  # lazy import: per subcommand
-
-    from agentgym.envs.textworld.generate import pregenerate  # lazy import: per subcommand
+    from agentgym.envs.textworld.generate import pregenerate  # noqa: PLC0415  # lazy import: per subcommand
 
     _load_env_dirs(args.envs)
     start = time.perf_counter()
@@ -203,7 +202,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from agentgym.core.version import __version__  # lazy import: the parser is built only when the CLI runs
+    from agentgym.core.version import __version__  # noqa: PLC0415  # lazy import: the parser is built only when the CLI runs
 
     parser = _Parser(
         prog="agentgym", formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -33,8 +33,12 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from agentgym.core.errors import AgentGymError
 from agentgym.core.files import canonical_json, sha256_text
@@ -102,10 +106,8 @@ def _published(folder: Path) -> bool:
 
 
 def _producer_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version("agentgym")
+        return package_version("agentgym")
     except PackageNotFoundError:
         return "unknown"
 
@@ -123,8 +125,6 @@ def cached(kind: str, config: Mapping[str, Any], build: Callable[[Path], None], 
     final = root / key
     if _published(final):
         return final
-    from filelock import FileLock
-
     with FileLock(str(root / f"{key}.lock")):
         if _published(final):  # another process built it while we waited
             return final
@@ -239,8 +239,6 @@ def _remove(path: Path) -> None:
 
 def _clear_orphans(folder: Path) -> None:
     """Remove trash and temp folders whose builder is gone (its lock is free)."""
-    from filelock import FileLock, Timeout
-
     for path in folder.iterdir():
         if path.name.startswith(_TRASH_PREFIX) and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
@@ -283,10 +281,13 @@ def _human(size: int) -> str:
 def format_entries(entries: list[CacheEntry]) -> str:
     """The ``agentgym cache ls`` table: kind, key, size, created (local time), and a total line."""
     if not entries:
-        return f"the cache at {cache_dir()} is empty"
-    lines = [f"{'kind':<16} {'key':<40} {'size':>10}  created"]
+        return f"no cache entries in {cache_dir()}"
+    kind_width = max(16, *(len(e.kind) for e in entries))
+    key_width = max(20, *(len(e.key) for e in entries))
+    lines = [f"{'kind':<{kind_width}}  {'key':<{key_width}}  {'size':>10}  created"]
     for e in entries:
-        lines.append(f"{e.kind:<16} {e.key:<40} {_human(e.bytes):>10}  {e.created.astimezone():%Y-%m-%d %H:%M}")
+        lines.append(f"{e.kind:<{kind_width}}  {e.key:<{key_width}}  {_human(e.bytes):>10}  "
+                     f"{e.created.astimezone():%Y-%m-%d %H:%M}")
     lines.append(f"{len(entries)} entries, {_human(sum(e.bytes for e in entries))} in {cache_dir()}")
     return "\n".join(lines)
 

@@ -23,6 +23,9 @@ class SpecError(AgentGymError, ValueError):
 class SubmissionError(AgentGymError, ValueError):
     """A results file the leaderboard refuses."""
 
+    problems: list[str]
+    """Every problem found, where the refusal lists them (set by the raiser; absent otherwise)."""
+
 
 class UntrustedCodeError(AgentGymError):
     """A spec names code (an ``entry_point``) outside agentgym and the installed plugin packages,

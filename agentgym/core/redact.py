@@ -170,7 +170,7 @@ def redact_data(data: Any, secrets: Iterable[str] = ()) -> Any:
     if isinstance(data, str):
         return redact(data, secrets)
     if isinstance(data, dict):
-        out = {}
+        out: dict[Any, Any] = {}
         for key, value in data.items():
             if isinstance(key, str) and is_secret_key(key) and isinstance(value, (str, int)) and value != "":
                 out[key] = MASK

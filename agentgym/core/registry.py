@@ -165,7 +165,7 @@ class Registry(Generic[T]):
         if isinstance(target, str):
             target = load_entry_point(target)
             self._entries[name] = target
-        return target  # type: ignore[return-value]
+        return target
 
     def names(self) -> list[str]:
         self._ensure_loaded()

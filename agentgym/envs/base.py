@@ -19,7 +19,7 @@ and :meth:`admissible_actions` instead.
 from __future__ import annotations
 
 import string
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -61,7 +61,7 @@ class AgentGymEnv(gym.Env):
     :meth:`outcome` and (where one exists) :meth:`oracle_action`.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"]}
+    metadata: dict[str, Any] = {"render_modes": ["ansi"]}  # noqa: RUF012 - gymnasium declares it so
     aspects: tuple[str, ...] = ("task",)
     validity_penalty: float = -1.0
     """Value of the ``validity`` aspect on an invalid action (when the env declares ``validity``)."""
@@ -165,9 +165,10 @@ class AgentGymEnv(gym.Env):
         else:
             if not isinstance(action, str):
                 return None
-            index = self._match_label(action)
-            if index is None:
+            matched = self._match_label(action)
+            if matched is None:
                 return None
+            index = matched
         mask = self.action_mask()
         if mask is not None and not mask[index]:
             return None
@@ -239,7 +240,7 @@ class AgentGymEnv(gym.Env):
             reward, reward_vector, terminated = 0.0, dict(self._invalid_vector), False
             if self.view == "text":
                 # ascii(): the observation stays within the Text space's printable charset
-                self._feedback = (f"That is not a valid action: {ascii(describe_action(action))}. "
+                self._feedback = (f"That is not a valid action: {describe_action(action)!a}. "
                                   "The state did not change.")
         else:
             reward, reward_vector, terminated = self._apply(index)
@@ -253,3 +254,19 @@ class AgentGymEnv(gym.Env):
         if self.render_mode == "ansi":
             return self.text_observation()
         return None
+
+
+def agentgym_env(env: gym.Env) -> AgentGymEnv:
+    """``env.unwrapped`` as the env contract: its card, :meth:`~AgentGymEnv.outcome`, text and vector
+    observations, action labels.
+
+    A cast for the type checker, not a runtime check: a plugin env may be a plain Gymnasium env that
+    provides what its views need by duck typing, and :func:`~agentgym.envs.registration.build_env`
+    attaches the card to any env.
+    """
+    return cast(AgentGymEnv, env.unwrapped)
+
+
+def env_card(env: gym.Env) -> EnvCard | None:
+    """The card that :func:`~agentgym.envs.registration.build_env` attached to ``env``."""
+    return agentgym_env(env).card

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -85,7 +86,7 @@ class EnvCard(BaseModel):
         if missing:
             raise ConfigError(f"card splits lack {sorted(missing)}")
         blocks = sorted((s.start, s.start + s.count, name) for name, s in self.splits.items())
-        for (_, end, first), (start, _, second) in zip(blocks, blocks[1:]):
+        for (_, end, first), (start, _, second) in itertools.pairwise(blocks):
             if start < end:
                 raise ConfigError(f"seed splits {first!r} and {second!r} overlap")
         unknown = set(self.reward_weights) - set(self.aspects)

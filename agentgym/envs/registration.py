@@ -20,6 +20,7 @@ from agentgym.core.errors import SpecError
 from agentgym.core.paths import builtin_dir
 from agentgym.core.registry import Registry, load_plugins
 from agentgym.core.yamlspec import read_yaml, validate, yaml_files
+from agentgym.envs.base import agentgym_env
 from agentgym.envs.card import EnvCard
 
 ENTRY_POINT_GROUP = "agentgym.envs"
@@ -143,5 +144,5 @@ def build_env(env_id: str, *, view: str = "vector", **kwargs: Any) -> gym.Env:
     env = gym.make(env_id, view=view, **kwargs)
     # Plain Gymnasium envs (the plugin contract) cannot take a card in their constructor, so the
     # spec's card is attached here, in the one place that builds envs.
-    env.unwrapped.card = spec.card
+    agentgym_env(env).card = spec.card
     return env

@@ -74,7 +74,8 @@ def migrate_board(data: Any) -> Any:
     old = [sub for sub in data["submissions"] if isinstance(sub, dict)]
     named = []
     for sub in old:
-        suite = sub.get("suite") if isinstance(sub.get("suite"), dict) else {}
+        given = sub.get("suite")
+        suite = given if isinstance(given, dict) else {}
         name = sub.get("label") or str(sub.get("id", ""))[:12]
         named.append(f"{_ascii(suite.get('name'))}@{_ascii(suite.get('version'))} ({_ascii(name)})")
     note = _MIGRATION_NOTE.format(n=len(old), s="s" if len(old) != 1 else "", were="were" if len(old) != 1 else "was",

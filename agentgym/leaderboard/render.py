@@ -251,8 +251,8 @@ def render_markdown(board: Any) -> str:
         if len(hashes) == 1:
             lines.append(f"Suite spec hash {_code(hashes[0])}.")
         else:
-            shown = ", ".join(_code(h) for h in hashes)
-            lines.append(f"**Suite spec hashes differ between submissions ({shown}): compare with care.**")
+            listed = ", ".join(_code(h) for h in hashes)
+            lines.append(f"**Suite spec hashes differ between submissions ({listed}): compare with care.**")
         verified = [row for row in group if row["episodes_verified"]]
         unverified = [row for row in group if not row["episodes_verified"]]
         if verified:

@@ -11,7 +11,7 @@ import json
 import math
 import re
 import unicodedata
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -36,6 +36,8 @@ _MAX_LISTED = 20  # problems spelled out in an error message; the rest are count
 _MAX_PROBLEM_CHARS = 300
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UNSAFE_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}  # controls, bidi and zero-width, unassigned
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def load_schema(name: str) -> dict:
@@ -158,7 +160,7 @@ def structure_problems(data: Any) -> list[str]:
     return sorted(problems)
 
 
-def _model_problems(model: type[BaseModel], data: Any) -> tuple[BaseModel | None, list[str]]:
+def _model_problems(model: type[Model], data: Any) -> tuple[Model | None, list[str]]:
     try:
         return model.model_validate(data), []
     except ValidationError as err:
@@ -172,7 +174,7 @@ def _model_problems(model: type[BaseModel], data: Any) -> tuple[BaseModel | None
         return None, list(dict.fromkeys(problems))
 
 
-def raise_problems(what: str, problems: list[str]) -> None:
+def raise_problems(what: str, problems: list[str]) -> NoReturn:
     listed = "\n".join(f"  - {p}" for p in problems[:_MAX_LISTED])
     more = f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
     err = SubmissionError(f"{what} ({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n{listed}{more}")
@@ -197,6 +199,7 @@ def validate_results(data: Any) -> Results:
     results, problems = _model_problems(Results, data)
     if problems:
         raise_problems("results refused", problems)
+    assert results is not None  # no problems: validated
     return results
 
 
@@ -207,9 +210,10 @@ def validate_board(data: Any, what: str = "leaderboard") -> Board:
         SubmissionError: listing every problem found.
     """
     problems = structure_problems(data)
-    board = None
+    board: Board | None = None
     if not problems:
         board, problems = _model_problems(Board, data)
     if problems:
         raise_problems(f"{what} is invalid", problems)
+    assert board is not None  # no problems: validated
     return board

@@ -129,9 +129,9 @@ def verify_episodes(data: Mapping[str, Any], results: Results, results_path: Pat
     if differences:
         listed = "\n".join(f"  - {line}" for line in differences[:_MAX_NAMED])
         more = f"\n  ... and {len(differences) - _MAX_NAMED} more" if len(differences) > _MAX_NAMED else ""
-        err = SubmissionError(f"results do not match their episodes file {episodes_path.name} "
-                              f"({len(differences)} difference{'s' if len(differences) > 1 else ''} beyond float "
-                              f"noise):\n{listed}{more}")
-        err.problems = differences
-        raise err
+        error = SubmissionError(f"results do not match their episodes file {episodes_path.name} "
+                                f"({len(differences)} difference{'s' if len(differences) > 1 else ''} beyond float "
+                                f"noise):\n{listed}{more}")
+        error.problems = differences
+        raise error
     return True

@@ -105,7 +105,8 @@ def improvements(entries: Mapping[str, Mapping[str, Runs]], *, confidence: float
                  seed: int = 0) -> list[dict[str, Any]]:
     """P(x > y) for every ordered pair of entries sharing a task (:func:`prob_improvement_runs`);
     the pair (y, x) mirrors (x, y) replicate by replicate (``1 - P``)."""
-    out, done = [], {}
+    out: list[dict[str, Any]] = []
+    done: dict[tuple[str, str], tuple[Interval, bool]] = {}
     for x in entries:
         for y in entries:
             shared = [t for t in entries[x] if t in entries[y] and entries[x][t] and entries[y][t]]

@@ -183,7 +183,7 @@ def cell_metrics(scored: Sequence[Mapping[str, Any]], references: References, *,
                  n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Every metric of one cell's scored records: intervals (or None), ``pass^k`` (Wilson over seeds
     on the per-seed values) and the count ``n_excess_steps_pairs``."""
-    ci = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
+    ci: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
     distinct = distinct_index(scored)
     out: dict[str, Any] = {}
     for name in METRICS.names():
@@ -193,7 +193,7 @@ def cell_metrics(scored: Sequence[Mapping[str, Any]], references: References, *,
         if name == "normalized_score" and scored:
             norm = references.normalizer(scored[0]["env"], scored[0]["split"])
             if norm.defined and norm.score == "success":
-                values, affine, rate = success_rate(scored, references), (norm.random, norm.oracle - norm.random), True
+                values, affine, rate = success_rate(scored, references), norm.affine(), True
         out[name] = _clean(distinct_interval(values, distinct, rate=rate, affine=affine, **ci))
         if name == "excess_steps":
             out["n_excess_steps_pairs"] = int(np.sum(~np.isnan(values)))
@@ -229,7 +229,7 @@ def summarize(records: Sequence[Mapping[str, Any]], *, confidence: float = 0.95,
         ``probability_of_improvement`` (every ordered pair of by_agent entries sharing a task, on
         the card's score, ``paired`` when both played the same seeds). JSON-clean (no NaN).
     """
-    ci = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
+    ci: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
     references = References.from_records(records, scores)
     by_cell: dict[str, list[Mapping[str, Any]]] = {}
     for rec in records:

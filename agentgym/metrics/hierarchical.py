@@ -82,7 +82,8 @@ class _Side:
         self.n_seeds = np.asarray([len(o) for o in orders])
         depth = max(len(v) for seeds in self.runs for v in seeds.values())
         shape = (len(self.runs), int(self.n_seeds.max()), depth)
-        self.values, self.mask = np.zeros(shape), np.zeros(shape, dtype=bool)
+        self.values: np.ndarray = np.zeros(shape)
+        self.mask: np.ndarray = np.zeros(shape, dtype=bool)
         for g, (seeds, order) in enumerate(zip(self.runs, orders)):
             for s, key in enumerate(order):
                 v = seeds[key]
@@ -189,7 +190,7 @@ def prob_improvement_runs(x_by_task: Mapping[str, Runs], y_by_task: Mapping[str,
         return stats.NAN_INTERVAL, False
     rng = np.random.default_rng(seed)
     estimates, replicates = [], np.zeros(n_resamples)
-    all_paired, df = True, None
+    all_paired, df = True, math.inf
     for x, y in pairs:
         estimates.append(stats.prob_greater(_pooled(x), _pooled(y)))
         pair = is_paired(x, y) if paired is None else paired and is_paired(x, y)
@@ -198,10 +199,10 @@ def prob_improvement_runs(x_by_task: Mapping[str, Runs], y_by_task: Mapping[str,
         xs, ys = _Side(x, order), _Side(y, order)
         union = np.unique(np.concatenate([xs.values[xs.mask], ys.values[ys.mask]]))
         xs.values, ys.values = np.searchsorted(union, xs.values), np.searchsorted(union, ys.values)
-        df = min(df if df is not None else math.inf, xs.n_runs + ys.n_runs - 2)
+        df = min(df, xs.n_runs + ys.n_runs - 2)
         width = max(xs.n_runs - 1, 1) * xs.values[0].size + max(ys.n_runs - 1, 1) * ys.values[0].size
         for start, size in _blocks(n_resamples, width):
-            shared = rng.integers(0, len(order), size=(size, len(order))) if pair else None
+            shared = rng.integers(0, len(order), size=(size, len(order))) if order is not None else None
             xv, xw = xs.draw(rng, size, shared)
             yv, yw = ys.draw(rng, size, shared)
             replicates[start:start + size] += _prob_greater_weighted(xv, xw, yv, yw, union.size + 1)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from agentgym.core.errors import ConfigError, UnknownNameError
 from agentgym.envs.registration import env_spec
@@ -62,8 +63,14 @@ class Normalizer:
     def defined(self) -> bool:
         return self.reason is None
 
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        return (np.asarray(values, dtype=float) - self.random) / (self.oracle - self.random)
+    def affine(self) -> tuple[float, float]:
+        """``(random, oracle - random)``: the normalised score is ``(s - random) / (oracle - random)``."""
+        assert self.random is not None and self.oracle is not None, f"no normalisation: {self.reason}"
+        return self.random, self.oracle - self.random
+
+    def __call__(self, values: npt.ArrayLike) -> np.ndarray:
+        offset, scale = self.affine()
+        return (np.asarray(values, dtype=float) - offset) / scale
 
     def as_dict(self) -> dict[str, Any]:
         clean = (lambda v: None if v is None or not math.isfinite(v) else float(v))  # noqa: E731

@@ -58,7 +58,7 @@ def _row_metric(name: str, runs: dict, scored: Sequence[Mapping[str, Any]], refe
         if name == "normalized_score" and norm.defined:
             bounds = tuple(sorted(norm(np.array([0.0, 1.0])).tolist()))
             if norm.score == "success":
-                rate, affine = True, (norm.random, norm.oracle - norm.random)
+                rate, affine = True, norm.affine()
         elif name == "score_gap":
             bounds = (-1.0, 1.0)
     interval = two_level_ci(runs, bounds=bounds, **ci)
@@ -88,8 +88,9 @@ def summarize_recipes(records: Sequence[Mapping[str, Any]], *, confidence: float
             continue
         key = (record["env"], record["split"], record["recipe"], record["reward"])
         groups.setdefault(key, {}).setdefault(int(record["train_seed"]), []).append(record)
-    ci = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
-    rows, score_runs = [], {}
+    ci: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
+    rows: list[dict[str, Any]] = []
+    score_runs: dict[tuple[str, str, str, str], Any] = {}
     for (env, split, recipe, reward), by_seed in groups.items():
         everything = [r for recs in by_seed.values() for r in recs]
         scored = scored_records(everything)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 
 from agentgym.core.errors import ConfigError
+from agentgym.envs.base import agentgym_env, env_card
 
 
 class VariantReward(gym.Wrapper):
@@ -18,7 +19,8 @@ class VariantReward(gym.Wrapper):
         info["env_reward"] = env_reward
         return observation, self.variant_reward(env_reward, terminated, truncated, info), terminated, truncated, info
 
-    def variant_reward(self, env_reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> float:
+    def variant_reward(self, env_reward: SupportsFloat, terminated: bool, truncated: bool,
+                       info: dict[str, Any]) -> SupportsFloat:
         raise NotImplementedError  # abstract hook
 
 
@@ -46,8 +48,8 @@ class WeightedReward(VariantReward):
 
     def __init__(self, env: gym.Env, weights: dict[str, float] | None = None) -> None:
         super().__init__(env)
-        card = env.unwrapped.card
-        names = list(card.aspects) if card is not None else list(env.unwrapped.aspects)
+        card = env_card(env)
+        names = list(card.aspects) if card is not None else list(agentgym_env(env).aspects)
         given = {**(card.reward_weights if card is not None else {}), **(weights or {})}
         unknown = set(given) - set(names)
         if unknown:

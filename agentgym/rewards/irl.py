@@ -22,6 +22,7 @@ import numpy as np
 from scipy import sparse
 from scipy.special import logsumexp
 
+from agentgym.envs.base import env_card
 from agentgym.rewards.basic import VariantReward
 from agentgym.rewards.learned import cached, env_identity, rollouts
 
@@ -130,7 +131,9 @@ class MaxEntIRLReward(VariantReward):
         super().__init__(env)
         model = tabular_model(env)
         env_id, env_kwargs = env_identity(env)
-        config = {"env": env_id, "env_kwargs": env_kwargs, "card_version": env.unwrapped.card.version,
+        card = env_card(env)
+        assert card is not None, "built by make(): the env has its card"
+        config = {"env": env_id, "env_kwargs": env_kwargs, "card_version": card.version,
                   "demos": demos, "horizon": horizon, "iterations": iterations, "lr": lr, "l2": l2, "seed": seed}
 
         def build() -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from agentgym.core.errors import ConfigError
+from agentgym.envs.base import agentgym_env
 from agentgym.rewards.basic import VariantReward
 
 PROGRESS_WORDS = ("reached", "delivered", "in the taxi", "success", "progress", "closer", "solved",
@@ -61,11 +62,11 @@ class ContextReward(VariantReward):
 
     def text(self) -> str:
         """The current observation as text: what a text agent sees, else the env's text observation."""
-        return self.observation if isinstance(self.observation, str) else self.env.unwrapped.text_observation()
+        return self.observation if isinstance(self.observation, str) else agentgym_env(self.env).text_observation()
 
     def state_key(self) -> bytes:
         """A hashable key of the current state from the vector observation (floats rounded to ``decimals``)."""
-        vector = np.asarray(self.env.unwrapped.vector_observation())
+        vector = np.asarray(agentgym_env(self.env).vector_observation())
         if np.issubdtype(vector.dtype, np.floating):
             vector = np.round(vector, getattr(self, "decimals", 2)) + 0.0  # + 0.0: no negative zero
         return vector.tobytes()

@@ -27,12 +27,13 @@ from typing import Any
 import gymnasium as gym
 
 from agentgym.core.errors import ConfigError
+from agentgym.envs.base import agentgym_env
 from agentgym.rewards.basic import VariantReward
 
 
 def potential(env: gym.Env, scale: float = 1.0) -> float:
     """``Phi`` of the env's current state: ``scale`` times its true progress."""
-    return float(scale) * float(env.unwrapped.outcome()[1])
+    return float(scale) * float(agentgym_env(env).outcome()[1])
 
 
 def potential_at(env: gym.Env, scale: float = 1.0, **state: Any) -> float:

@@ -16,8 +16,8 @@ SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 def byte_tokenizer() -> Any:
     """A fast tokenizer with a byte-level vocabulary (no merges), ChatML specials and chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers  # noqa: PLC0415 - optional transformers
+    from transformers import PreTrainedTokenizerFast  # noqa: PLC0415 - optional transformers
 
     vocab = {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
     vocab.update({token: len(vocab) + i for i, token in enumerate(SPECIALS)})
@@ -34,11 +34,11 @@ def byte_tokenizer() -> Any:
 def random_llama(seed: int = 0, **config: Any) -> tuple[Any, Any]:
     """(model in eval mode, its byte tokenizer): a ``LlamaForCausalLM`` from ``LlamaConfig(**config)``,
     weights drawn after ``torch.manual_seed(seed)``; vocabulary and special ids come from the tokenizer."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    import torch  # noqa: PLC0415 - optional torch
+    from transformers import LlamaConfig, LlamaForCausalLM  # noqa: PLC0415 - optional transformers
 
     tokenizer = byte_tokenizer()
-    config = LlamaConfig(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, **config)
+    llama_config = LlamaConfig(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id,
+                               pad_token_id=tokenizer.pad_token_id, **config)
     torch.manual_seed(seed)
-    return LlamaForCausalLM(config).eval(), tokenizer
+    return LlamaForCausalLM(llama_config).eval(), tokenizer

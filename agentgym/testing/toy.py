@@ -7,6 +7,7 @@ Stepping left at cell 0 is inadmissible (masked), so invalid actions can be exer
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -14,20 +15,20 @@ import numpy as np
 from agentgym.agents.baselines import RandomAgent
 from agentgym.core.errors import ConfigError
 from agentgym.envs.base import AgentGymEnv
-from agentgym.envs.card import EnvCard
+from agentgym.envs.card import EnvCard, RewardAspect, SeedSplit
 from agentgym.envs.registration import register_env
 
 CARD = EnvCard(
     family="toy",
     description="Walk right to the end of a corridor.",
     aspects={
-        "task": {"meaning": "1 on reaching the goal", "low": 0, "high": 1},
-        "efficiency": {"meaning": "-0.05 per valid step", "low": -0.05, "high": 0},
-        "validity": {"meaning": "-1 per invalid action", "low": -1, "high": 0},
+        "task": RewardAspect(meaning="1 on reaching the goal", low=0, high=1),
+        "efficiency": RewardAspect(meaning="-0.05 per valid step", low=-0.05, high=0),
+        "validity": RewardAspect(meaning="-1 per invalid action", low=-1, high=0),
     },
     oracle="exact",
     oracle_always_succeeds=True,
-    splits={"train": {"start": 0, "count": 20}, "test": {"start": 100, "count": 20}},
+    splits={"train": SeedSplit(start=0, count=20), "test": SeedSplit(start=100, count=20)},
     version=0,
     changelog=["v0: first version"],
 )
@@ -35,7 +36,7 @@ CARD = EnvCard(
 
 class CorridorEnv(AgentGymEnv):
     aspects = ("task", "efficiency", "validity")
-    LABELS = ["left", "right", "wait"]
+    LABELS: ClassVar[list[str]] = ["left", "right", "wait"]
 
     def __init__(self, view: str = "vector", crash_at_step: int | None = None, render_mode=None):
         super().__init__(view=view, n_actions=3, render_mode=render_mode,

@@ -26,17 +26,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-import torch  # noqa: E402
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from agentgym.agents.llm.prompts import build_chat, load_template, visible_history  # noqa: E402
-from agentgym.testing import toy  # noqa: E402
-from agentgym.train import datasets  # noqa: E402
-from agentgym.train.formats import Dataset  # noqa: E402
-from agentgym.train.llm import FinetuneConfig, finetune  # noqa: E402
+from agentgym.agents.llm.default_model import default_model_dir
+from agentgym.agents.llm.prompts import build_chat, load_template, visible_history
+from agentgym.testing import toy
+from agentgym.train import datasets
+from agentgym.train.formats import Dataset
+from agentgym.train.llm import FinetuneConfig, finetune
+from agentgym.train.logprobs import encode
 
 
 class AgentPrompt:
@@ -66,8 +70,6 @@ def build_pairs(env_id: str, n: int, history: int) -> Dataset:
 
 
 def load_model(source: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -76,7 +78,7 @@ def load_model(source: str):
 
 
 def with_lora(model, r: int, seed: int):
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model  # noqa: PLC0415 - optional peft, only for this comparison
 
     torch.manual_seed(seed)
     return get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules="all-linear",
@@ -84,13 +86,13 @@ def with_lora(model, r: int, seed: int):
 
 
 def run_trl(model, tokenizer, data: Dataset, args, out: Path, precompute: bool):
-    from datasets import Dataset as HFDataset
-    from trl import DPOConfig, DPOTrainer
+    from datasets import Dataset as HFDataset  # noqa: PLC0415 - optional datasets, only for TRL
+    from trl import DPOConfig, DPOTrainer  # noqa: PLC0415 - optional trl, only for this comparison
 
     class RecordingDPOTrainer(DPOTrainer):
         """Keeps the exact loss of every training step (the logged one is rounded to 4 decimals)."""
 
-        recorded: list[float] = []
+        recorded: ClassVar[list[float]] = []
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -149,16 +151,12 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     env_id = toy.register() if args.env == "toy" else args.env
     if args.model == "default":
-        from agentgym.agents.llm.default_model import default_model_dir
-
         source = str(default_model_dir())
     else:
         source = args.model
     print(f"machine: {machine()}")
     data = build_pairs(env_id, args.pairs, args.history)
     _, tokenizer = load_model(source)
-    from agentgym.train.logprobs import encode
-
     encoded = [encode(tokenizer, r["prompt"], [r["chosen"], r["rejected"]]) for r in data.records]
     prompt_tokens = sum(len(e.prompt) for e in encoded) / len(encoded)
     completion_tokens = sum(len(c) for e in encoded for c in e.completions) / (2 * len(encoded))

@@ -21,12 +21,12 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
-import agentgym  # noqa: E402
-from agentgym.agents.base import EpisodeContext, Turn  # noqa: E402
-from agentgym.agents.llm import LLMAgent  # noqa: E402
-from agentgym.agents.llm.transformers_backend import TransformersBackend  # noqa: E402
+import agentgym
+from agentgym.agents.base import EpisodeContext, Turn
+from agentgym.agents.llm import LLMAgent
+from agentgym.agents.llm.transformers_backend import TransformersBackend
 
 ENVS = ("agentgym/FrozenLakeSlippery-v0", "agentgym/FrozenLake8x8Slippery-v0")
 LEVERS = {"plain": (False, False), "batch": (True, False), "prefix": (False, True), "both": (True, True)}

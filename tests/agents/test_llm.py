@@ -100,8 +100,8 @@ def test_continued_prompts_extend_in_place_and_branches_copy(tiny, prefill_slack
     base = [{"role": "system", "content": "rules " * 5}, {"role": "user", "content": "first"}]
     assert llm.generate([base], max_new_tokens=4)[0].text == naive_greedy(tiny, base, 4)
     [(_, first_buffer)] = llm.cache.entries.values()
-    branches = [base + [{"role": "assistant", "content": "x"}, {"role": "user", "content": "second"}],
-                base + [{"role": "assistant", "content": "yz"}, {"role": "user", "content": "other"}]]
+    branches = [[*base, {"role": "assistant", "content": "x"}, {"role": "user", "content": "second"}],
+                [*base, {"role": "assistant", "content": "yz"}, {"role": "user", "content": "other"}]]
     out = llm.generate(branches, max_new_tokens=5)
     assert [c.text for c in out] == [naive_greedy(tiny, chat, 5) for chat in branches]
     assert [c.cached_tokens for c in out] == [len(llm.encode_chat(base))] * 2
@@ -228,7 +228,7 @@ def test_retries_and_unparseable_answers(corridor, retries, replies, action, cal
 
 
 def test_score_mode_needs_admissible_actions(tiny, corridor):
-    envs, contexts, current = _contexts(corridor, 1)
+    _envs, contexts, current = _contexts(corridor, 1)
     observation, info = current[0]
     with pytest.raises(ValueError, match="admissible_actions"):
         turn = Turn(contexts[0], observation, {**info, "admissible_actions": None})

@@ -7,10 +7,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from agentgym.agents.llm import Completion  # noqa: E402
-from agentgym.agents.llm.backend import Scores  # noqa: E402
-from agentgym.agents.llm.response_cache import CachingBackend, ResponseCache  # noqa: E402
-from agentgym.core.errors import AgentGymError  # noqa: E402
+from agentgym.agents.llm import Completion
+from agentgym.agents.llm.backend import Scores
+from agentgym.agents.llm.response_cache import CachingBackend, ResponseCache
+from agentgym.core.errors import AgentGymError
 
 
 class CountingBackend:

@@ -204,11 +204,11 @@ def test_checkpoint_loads_and_missing_one_fails(corridor_ppo, tmp_path):
 
     broken = tmp_path / "broken.zip"
     broken.write_text("not a model")
-    with pytest.raises(AgentGymError, match="cannot load SB3 PPO checkpoint .*broken.zip"):
+    with pytest.raises(AgentGymError, match=r"cannot load SB3 PPO checkpoint .*broken\.zip"):
         sb3_agent(algo="PPO", checkpoint=str(broken)).model(env_id)
-    with pytest.raises(AgentGymError, match="checkpoint not found: .*nowhere.zip"):
+    with pytest.raises(AgentGymError, match=r"checkpoint not found: .*nowhere\.zip"):
         sb3_agent(algo="PPO", checkpoint=str(tmp_path / "nowhere.zip"))
-    with pytest.raises(AgentGymError, match="nowhere.zip"):
+    with pytest.raises(AgentGymError, match=r"nowhere\.zip"):
         sb3_agent(algo="PPO", checkpoints={env_id: str(tmp_path / "nowhere.zip")})
 
 

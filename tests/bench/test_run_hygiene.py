@@ -307,7 +307,7 @@ def test_a_folder_of_other_files_is_refused_and_left_alone(tmp_path, corridor):
     (out / "notes.txt").write_text("do not touch\n")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     for resume in (False, True):
-        with pytest.raises(RunFolderError, match="holds no agentgym run.*--force"):
+        with pytest.raises(RunFolderError, match=r"holds no agentgym run.*--force"):
             _run(_suite(corridor), out, resume=resume)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # not even a lock file was left
 
@@ -316,7 +316,7 @@ def test_a_suite_json_not_written_by_agentgym_is_refused(tmp_path, corridor):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "suite.json").write_text('{"name": "my own suite file"}\n')
-    with pytest.raises(RunFolderError, match="suite.json that no agentgym run wrote"):
+    with pytest.raises(RunFolderError, match=r"suite\.json that no agentgym run wrote"):
         _run(_suite(corridor), out)
     assert (out / "suite.json").read_text() == '{"name": "my own suite file"}\n'
 
@@ -325,9 +325,9 @@ def test_a_run_of_another_suite_is_refused_without_force(tmp_path, corridor):
     out = tmp_path / "run"
     _run(_suite(corridor, episodes=3), out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    with pytest.raises(RunFolderError, match="different suite.*--force"):
+    with pytest.raises(RunFolderError, match=r"different suite.*--force"):
         _run(_suite(corridor), out)
-    with pytest.raises(RunFolderError, match="cannot resume.*different suite"):
+    with pytest.raises(RunFolderError, match=r"cannot resume.*different suite"):
         _run(_suite(corridor), out, resume=True, force=True)  # force cannot make another suite's episodes ours
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 

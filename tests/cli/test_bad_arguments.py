@@ -65,3 +65,13 @@ def test_a_suite_naming_foreign_code_is_refused_before_running(tmp_path, capsys,
     err = capsys.readouterr().err
     assert code != 0 and "--allow-code" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists() and not (tmp_path / "x").exists()
+
+
+def test_a_suite_naming_a_foreign_judge_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("AGENTGYM_ALLOW_CODE", raising=False)
+    suite = tmp_path / "judge.yaml"
+    suite.write_text("name: judged\nversion: 1\nenvs: [agentgym/FrozenLake-v0]\nagents: [random]\nsplit: test\n"
+                     "episodes: 2\nrewards:\n  - {name: judge, kwargs: {judge: 'os:system'}}\n")
+    code = main(["run", str(suite), "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code != 0 and "--allow-code" in err and "judge" in err and len(err.strip().splitlines()) == 1

@@ -27,7 +27,7 @@ def test_run_submit_leaderboard(tmp_path):
     results_path = tmp_path / "runs" / "smoke" / "results.json"
     results = json.loads(results_path.read_text())
     assert results["suite"]["name"] == "smoke" and results["n_failed"] == 0
-    oracle = [c for c in results["cells"] if c["agent"] == "oracle" and "FrozenLake" in c["env"]][0]
+    oracle = next(c for c in results["cells"] if c["agent"] == "oracle" and "FrozenLake" in c["env"])
     assert oracle["metrics"]["success_rate"]["mean"] == 1.0
 
     board = tmp_path / "board" / "leaderboard.json"
@@ -56,7 +56,7 @@ def test_run_swaps_in_agents_from_the_command_line(tmp_path):
     agents = {(c["agent"], c.get("reference", False)) for c in results["cells"]}
     assert agents == {("random-s7", False), ("random", True), ("oracle", True)}
     suite = json.loads((tmp_path / "runs" / "swap" / "suite.json").read_text())  # what ran, as run
-    spec = [a for a in suite["spec"]["agents"] if a["name"] == "random-s7"][0]
+    spec = next(a for a in suite["spec"]["agents"] if a["name"] == "random-s7")
     assert spec["kwargs"] == {"view": "vector", "seed": 7}
     bad = agentgym("run", "smoke", "--agent", "random", "--agent-kwargs", "{seed: 7}", cwd=tmp_path)
     assert bad.returncode == 2 and "--agent-kwargs is not valid JSON" in bad.stderr

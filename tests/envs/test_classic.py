@@ -41,7 +41,7 @@ def run_oracle(env: gym.Env, seed: int) -> tuple[dict, int, float]:
     oracle = env.get_wrapper_attr("oracle")
     steps, total = 0, 0.0
     while True:
-        _, reward, terminated, truncated, info = env.step(oracle())
+        _, _reward, terminated, truncated, info = env.step(oracle())
         steps += 1
         total += info["env_reward"]
         if terminated or truncated:
@@ -178,7 +178,7 @@ def test_text_view_parses_labels_and_rejects_garbage(env_id):
     labels = env.unwrapped.action_labels()
     assert info["admissible_actions"] == labels
     for garbage in ["", "fly to the moon", "!!!", "99", "\x00"]:
-        observation, reward, terminated, truncated, info = env.step(garbage)
+        observation, _reward, terminated, _truncated, info = env.step(garbage)
         assert info["invalid_action"] and isinstance(observation, str) and not terminated
         if "validity" in info["reward_vector"]:
             assert info["reward_vector"]["validity"] == -1.0
@@ -205,7 +205,7 @@ def test_reward_vector_stays_within_card_ranges(env_id):
                     action = index
                 else:
                     action = "nonsense" if rng.random() < 0.1 else labels[index]
-                _, reward, terminated, truncated, info = env.step(action)
+                _, _reward, terminated, truncated, info = env.step(action)
                 done = terminated or truncated
                 for name, value in info["reward_vector"].items():
                     aspect = card.aspects[name]
@@ -253,7 +253,7 @@ def test_native_reward_and_dynamics_match_gymnasium(env_id, gym_id, gym_kwargs):
                 assert np.allclose(mine, original, atol=1e-6)
             action = int(rng.integers(ours.action_space.n))
             mine, reward, terminated, truncated, _ = ours.step(action)
-            original, native, native_terminated, native_truncated, _ = theirs.step(action)
+            original, native, native_terminated, _native_truncated, _ = theirs.step(action)
             assert reward == pytest.approx(native) and terminated == native_terminated
             if terminated or truncated:
                 break

@@ -159,7 +159,7 @@ def test_illegal_move_loses_in_both_views(env_class):
         assert terminated and reward == -1.0 and info["reward_vector"] == {"task": -1.0, "validity": -1.0}
         assert info["success"] is False and info["progress"] == 0.0 and info["invalid_action"]
     text = env_class(view="text", opponent="random")
-    obs, _ = text.reset(seed=0)
+    _obs, _ = text.reset(seed=0)
     _, reward, terminated, _, info = text.step("castle kingside")
     assert terminated and reward == -1.0 and info["reward_vector"]["validity"] == -1.0
     assert info["admissible_actions"] == [] and not info["success"]
@@ -179,7 +179,7 @@ def test_full_column_is_illegal():
 
 def test_illegal_move_can_be_a_mere_invalid_action():
     env = TicTacToeEnv(view="text", opponent="random", illegal_move_loses=False)
-    obs, _ = env.reset(seed=0)
+    _obs, _ = env.reset(seed=0)
     _, reward, terminated, _, info = env.step("z9")
     assert not terminated and reward == 0.0 and info["reward_vector"] == {"task": 0.0, "validity": -1.0}
     assert info["admissible_actions"] and "not a valid action" in env.step("nope")[0]
@@ -204,7 +204,7 @@ def test_connect_four_text_moves(text):
 def test_garbage_text_never_crashes(text):
     for env in (TicTacToeEnv(view="text"), ConnectFourEnv(view="text")):
         env.reset(seed=1)
-        observation, reward, terminated, _, info = env.step(text)
+        observation, reward, _terminated, _, info = env.step(text)
         assert isinstance(observation, str) and reward in (-1.0, 0.0, 1.0)
         assert info["invalid_action"] == (info["reward_vector"]["validity"] == -1.0)
 

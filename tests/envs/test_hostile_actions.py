@@ -20,7 +20,7 @@ HOSTILE = [
     "submit(answer=" + "9" * 5000 + ")",
     '{"tool": "submit", "args": {"answer": ' + "9" * 5000 + "}}",
     '{"tool": "submit", "args": {"answer": 1e999}}',
-    "²", "١٢", "𝟗", "Ⅻ", "🙂", "\u202e1", "\ud800", "\x00", "\x1b[2J", "\\x", "\\save",
+    "²", "١٢", "𝟗", "Ⅻ", "🙂", "\u202e1", "\ud800", "\x00", "\x1b[2J", "\\x", "\\save",  # noqa: RUF001 - on purpose
     "", " ", "\n\n", "\t",
     "-1", "-0", "+1", "1e309", "nan", "inf", "0x10", "1_000", "1.5", "None",
     "x" * 100_000,                    # longer than the text action space

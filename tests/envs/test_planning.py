@@ -148,7 +148,7 @@ def test_reward_vector_stays_within_card_ranges(env_id):
         while not done:
             labels = env.unwrapped.action_labels()  # every label, masked ones included
             action = "nonsense" if rng.random() < 0.1 else labels[int(rng.integers(len(labels)))]
-            _, reward, terminated, truncated, info = env.step(action)
+            _, _reward, terminated, truncated, info = env.step(action)
             done = terminated or truncated
             for name, value in info["reward_vector"].items():
                 assert card.aspects[name].low - 1e-12 <= value <= card.aspects[name].high + 1e-12, (name, value)

@@ -70,7 +70,7 @@ def test_ids_are_registered_with_textworld_cards():
 def test_oracle_wins_and_random_wins_far_fewer(env_id):
     env = agentgym.make(env_id)
     for seed in first_test_seeds(env_id):
-        info, steps, _ = play(env, seed, oracle)
+        info, _steps, _ = play(env, seed, oracle)
         assert info["success"] and info["progress"] == 1.0, (env_id, seed)
     rng = np.random.default_rng(0)
     episodes = RANDOM_EPISODES if "Easy" in env_id else RANDOM_EPISODES // 2  # long episodes, ~0 wins anyway
@@ -108,7 +108,7 @@ def test_oracle_replans_after_a_detour(env_id):
 def test_oracle_reward_vector_sums(env_id):
     env = agentgym.make(env_id)
     step_cost = agentgym.env_spec(env_id).kwargs["step_cost"]
-    info, steps, infos = play(env, first_test_seeds(env_id, 1)[0], oracle)
+    _info, steps, infos = play(env, first_test_seeds(env_id, 1)[0], oracle)
     total = {name: sum(i["reward_vector"][name] for i in infos) for name in TextWorldEnv.aspects}
     max_score = env.unwrapped.max_score
     assert total["progress"] == pytest.approx(1.0)
@@ -131,7 +131,7 @@ def test_cache_generates_once_even_in_parallel(tmp_path, monkeypatch):
         thread.join()
     assert len(spawned) == 1 and len(folders) == 2 and folders[0] == folders[1]
     folder = folders[0]
-    assert sorted(p.name for p in folder.iterdir()) == ["game.json", "game.z8", "meta.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["cache-entry.json", "game.json", "game.z8", "meta.json"]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".partial")]
     meta = generate.read_meta(folder)
     assert meta["seed"] == 7 and meta["walkthrough"] and meta["params"] == TINY["params"]
@@ -193,7 +193,7 @@ def test_free_text_rules():
     env = agentgym.make(EASY, view="text")
     _, info = env.reset(seed=first_test_seeds(EASY, 1)[0])
     before = list(info["admissible_actions"])
-    observation, reward, terminated, _, info = env.step("xyzzy")
+    observation, reward, _terminated, _, info = env.step("xyzzy")
     assert info["invalid_action"] and info["reward_vector"]["validity"] == -1.0 and reward == 0.0
     assert "That's not a verb I recognise" in observation and info["admissible_actions"] == before
     # A synonym the game would understand is still not an admissible command: invalid, state unchanged.

@@ -124,7 +124,7 @@ def fresh(view: str = "text", env_id: str = "agentgym/ToolUse-Hard-v0", seed: in
 
 
 def assert_invalid(env, action) -> None:
-    observation, reward, terminated, truncated, info = env.step(action)
+    observation, _reward, terminated, _truncated, info = env.step(action)
     assert info["invalid_action"] and info["reward_vector"]["validity"] == -1.0 and not terminated
     assert isinstance(observation, str) and all(32 <= ord(c) < 127 or c in "\n\t\r\x0b\x0c" for c in observation)
 
@@ -182,7 +182,7 @@ def well_typed(tool: str, args: dict) -> bool:
 
 
 @PROPERTY
-@given(st.sampled_from(sorted(TOOLS) + ["nope", "Lookup_item", "eval"]),
+@given(st.sampled_from([*sorted(TOOLS), "nope", "Lookup_item", "eval"]),
        st.dictionaries(st.sampled_from(["name", "key", "value", "amount", "days", "answer", "x"]),
                        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5), max_size=3),
        st.booleans())
@@ -196,7 +196,7 @@ def test_near_miss_calls_are_invalid_unless_well_typed(tool, args, as_json):
     expected_valid = tool in listed and well_typed(tool, args)
     if not as_json:  # repr of nan/inf/None/True is a name, not a literal
         expected_valid = expected_valid and all(isinstance(v, str) or math.isfinite(v) for v in args.values())
-    _, _, terminated, _, info = env.step(action)
+    _, _, _terminated, _, info = env.step(action)
     assert info["invalid_action"] == (not expected_valid), action
     assert info["reward_vector"]["validity"] == (0.0 if expected_valid else -1.0)
 

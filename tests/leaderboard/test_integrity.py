@@ -120,7 +120,7 @@ def test_reference_cells_must_be_present(tmp_path, board):
     with pytest.raises(SubmissionError, match=r"FrozenLake-v0 \(test\): no oracle reference cell"):
         submit_results(no_oracle, board)
     weak_oracle = write_run(tmp_path / "c", make_records({"random": 0.2, "oracle": 0.7}, envs=frozen))
-    with pytest.raises(SubmissionError, match="the oracle succeeds on 0.[0-9]+ of episodes, but the env's card"):
+    with pytest.raises(SubmissionError, match=r"the oracle succeeds on 0\.[0-9]+ of episodes, but the env's card"):
         submit_results(weak_oracle, board)
     assert not board.exists()
 
@@ -307,7 +307,7 @@ def test_entries_rank_only_against_the_same_tasks(tmp_path, board):
     assert len(groups) == 2
     for group in groups.values():
         assert len({tuple(sorted(row["envs"])) for row in group}) == 1
-        assert [row["rank"] for row in group][0] == 1
+        assert next(row["rank"] for row in group) == 1
     assert render_markdown(load_leaderboard(board)).count("## crafted@1, ") == 2
 
 

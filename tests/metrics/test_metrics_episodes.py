@@ -53,7 +53,7 @@ def test_registry_lists_metrics_and_suggests_names():
 
 
 def test_references_from_records():
-    records = references_run() + [rec("oracle", reward="sparse", env_return=50.0), rec("random", status="failed")]
+    records = [*references_run(), rec("oracle", reward="sparse", env_return=50.0), rec("random", status="failed")]
     refs = References.from_records(records)
     assert refs.score_kind("toy") == "success"  # an env this install does not know, with a success notion
     assert refs.random_scores == {("toy", "test"): [0.0, 0.0, 0.0]}
@@ -86,10 +86,10 @@ def test_normalized_score_null_without_usable_references():
 
 
 def test_normalization_is_split_aware():
-    records = references_run(split="train") + [rec("random", split="test", env_return=-1.0),
-                                               rec("oracle", split="test", env_return=3.0),
-                                               rec("ppo", split="test", env_return=1.0),
-                                               rec("ppo", split="train", env_return=1.0)]
+    records = [*references_run(split="train"), rec("random", split="test", env_return=-1.0),
+               rec("oracle", split="test", env_return=3.0),
+               rec("ppo", split="test", env_return=1.0),
+               rec("ppo", split="train", env_return=1.0)]
     cells, _ = summarize(records, scores={"toy": "return"}, **FAST)
     assert metrics_of(cells, "toy|ppo|env|test")["normalized_score"]["mean"] == pytest.approx(0.5)
     assert metrics_of(cells, "toy|ppo|env|train")["normalized_score"]["mean"] == pytest.approx(1.0)

@@ -9,7 +9,8 @@ from agentgym.metrics import METRICS, References, summarize
 
 
 def test_score_gap_and_excess_steps_hand_example():
-    records = references_run() + [
+    records = [
+        *references_run(),
         rec("ppo", seed=0, steps=5),  # oracle: success in 3 -> gap 0, excess +2
         rec("ppo", seed=1, steps=3),  # oracle: success in 4 -> gap 0, excess -1 (possible on stochastic envs)
         rec("ppo", seed=2, steps=9, success=False),  # gap 1, no excess steps (not a joint success)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -236,7 +237,7 @@ def test_pass_hat_k_uses_every_seed_and_is_non_increasing_in_k(trials):
     most = max(len(t) for t in trials)
     values = [pass_hat_k(trials, k) for k in range(1, most + 1)]
     assert all(0.0 <= v <= 1.0 for v in values)
-    assert all(a >= b - 1e-12 for a, b in zip(values, values[1:]))
+    assert all(a >= b - 1e-12 for a, b in itertools.pairwise(values))
     assert all(pass_hat_k_per_seed(trials, k).size == len(trials) for k in range(1, most + 1))
     # On complete data (every seed has k trials) it is tau-bench's estimator exactly.
     fewest = min(len(t) for t in trials)
@@ -249,7 +250,7 @@ def test_pass_hat_k_uses_every_seed_and_is_non_increasing_in_k(trials):
 def test_pass_hat_k_decreases_with_k(trials):
     values = [pass_hat_k(trials, k) for k in range(1, 5)]
     assert all(0.0 <= v <= 1.0 for v in values)
-    assert all(a >= b - 1e-12 for a, b in zip(values, values[1:]))
+    assert all(a >= b - 1e-12 for a, b in itertools.pairwise(values))
     # pass^1 is the plain success rate averaged over seeds.
     assert values[0] == pytest.approx(np.mean([np.mean(t) for t in trials]))
 

@@ -51,8 +51,8 @@ def test_an_agent_that_crashes_on_hard_seeds_does_not_look_better():
 
 
 def test_harness_failures_leave_the_cell_incomplete_and_out_of_the_metrics():
-    records = references_run() + [rec("ppo", seed=0), rec("ppo", seed=1, status="failed"),
-                                  rec("ppo", seed=2, success=False, env_return=0.0)]
+    records = [*references_run(), rec("ppo", seed=0), rec("ppo", seed=1, status="failed"),
+               rec("ppo", seed=2, success=False, env_return=0.0)]
     cells, aggregates = summarize(records, **FAST)
     ppo = cell_of(cells, "toy|ppo|env|test")
     assert (ppo["episodes"], ppo["n_episodes"], ppo["failed"], ppo["n_failed"]) == (2, 2, 1, 1)

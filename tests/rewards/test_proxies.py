@@ -65,7 +65,7 @@ def test_progress_text_is_farmed_by_carrying_the_passenger_forever():
         if not env.unwrapped.outcome()[1]:  # not picked up yet: follow the oracle
             return env.unwrapped.oracle()
         return t % 2  # then south / north forever
-    proxy, true, info, steps = _play(env, carry)
+    proxy, _true, info, steps = _play(env, carry)
     oracle_proxy, *_, oracle_info, _ = _play(env, _oracle)
     assert info["success"] is False and info["progress"] == 0.5 and steps == 200
     assert proxy > 150 and oracle_proxy < 15 and oracle_info["success"] is True

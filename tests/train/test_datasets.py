@@ -243,7 +243,7 @@ def test_import_external_data(tmp_path):
     assert meta["label_source"] == "external" and meta["imported_from"] == str(source) and meta["note"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "p", "completion": "a", "label": "yes"}\n')
-    with pytest.raises(DatasetError, match="bad.jsonl line 1: 'label' must be true or false"):
+    with pytest.raises(DatasetError, match=r"bad\.jsonl line 1: 'label' must be true or false"):
         read_dataset(bad)
     with pytest.raises(DatasetError, match="line 1: cannot tell the format"):
         bad.write_text('{"question": "p"}\n')

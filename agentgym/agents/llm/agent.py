@@ -197,12 +197,12 @@ class LLMAgent(Agent):
                 info["cache_hits"] += int(getattr(completion, "from_cache", False))
                 info["truncated_chars"] += int(getattr(completion, "truncated_chars", 0))
                 info["retries"] += attempt > 0
-                parsed = parse_answer(completion.text, admissible[i])
+                choices = admissible[i]
+                parsed = parse_answer(completion.text, choices)
                 answers[i] = (parsed, completion.text)
-                if parsed.admissible is False and attempt < self.retries:
+                if parsed.admissible is False and choices is not None and attempt < self.retries:
                     chats[i] = [*chats[i], {"role": "assistant", "content": self._bounded(completion.text)},
-                                {"role": "user", "content": retry_message(parsed.action, admissible[i],
-                                                                          self.reasoning)}]
+                                {"role": "user", "content": retry_message(parsed.action, choices, self.reasoning)}]
                     still.append(i)
             pending = still
             if not pending:
@@ -240,6 +240,6 @@ def _with_cache(backend: str | Backend, model: str, options: dict[str, Any], whe
     answers_depend_on = {key: value for key, value in sorted(options.items())
                          if key not in _SPEED_ONLY and not callable(value)}
     identity = {"backend": kind, "model": str(model), **answers_depend_on}
-    cache = ResponseCache(None if where is True else where)
+    cache = ResponseCache(where if isinstance(where, str) else None)  # True: the default folder
     supports_score = True if isinstance(backend, str) else getattr(backend, "supports_score", True)
     return CachingBackend(build, identity, cache, name=f"cached-{kind}", supports_score=supports_score)

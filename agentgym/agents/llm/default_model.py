@@ -70,9 +70,9 @@ def default_model_dir(convert: bool = True) -> Path:
 def _convert(source: Path, target: Path) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        import gguf  # noqa: F401
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        import gguf  # noqa: F401, PLC0415 - optional heavy dependencies, needed only to convert
+        import torch  # noqa: PLC0415
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
     except ImportError as exc:
         raise ModuleNotFoundError(f"{exc}: {INSTALL_HINT}") from exc
     started = time.perf_counter()

@@ -347,7 +347,8 @@ class OpenAIBackend:
         url = f"{self.shown_url}/completions"
         logprobs, counts = [], []
         for choice, candidate in zip(self._choices(data, url, len(candidates)), candidates):
-            info = choice.get("logprobs") if isinstance(choice.get("logprobs"), dict) else {}
+            given = choice.get("logprobs")
+            info = given if isinstance(given, dict) else {}
             tokens, offsets, values = info.get("tokens"), info.get("text_offset"), info.get("token_logprobs")
             if not (isinstance(tokens, list) and isinstance(offsets, list) and isinstance(values, list)
                     and len(tokens) == len(offsets) == len(values)):

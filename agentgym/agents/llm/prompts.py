@@ -79,7 +79,7 @@ def parse_template(text: str, name: str = "inline") -> PromptTemplate:
 def builtin_template(family: str | None) -> PromptTemplate:
     """The built-in template of an env family (``generic`` for families without one)."""
     name = family if family in FAMILIES else "generic"
-    text = resources.files("agentgym.agents.llm").joinpath("prompts", f"{name}.txt").read_text(encoding="utf-8")
+    text = (resources.files("agentgym.agents.llm") / "prompts" / f"{name}.txt").read_text(encoding="utf-8")
     return parse_template(text, name)
 
 

@@ -94,7 +94,8 @@ class CachingBackend:
 
     def __init__(self, build: Callable[[], Backend], identity: dict[str, Any], cache: ResponseCache | None = None,
                  *, name: str = "cached", supports_score: bool = True) -> None:
-        self._build, self._backend = build, None
+        self._build = build
+        self._backend: Backend | None = None
         # not `cache or ...`: an empty ResponseCache is falsy (it has __len__) and would be swapped for the default
         self.identity, self.cache = identity, cache if cache is not None else ResponseCache()
         self.name, self.supports_score = name, supports_score

@@ -48,7 +48,8 @@ class KVBuffer:
         self.keys, self.values, self.length = keys, values, length
 
     @classmethod
-    def empty(cls, like: KVBuffer | tuple[int, int, torch.dtype, torch.device], rows: int, capacity: int) -> KVBuffer:
+    def empty(cls, like: KVBuffer | tuple[int, int, int, torch.dtype, torch.device], rows: int,
+              capacity: int) -> KVBuffer:
         """Buffers shaped like ``like`` (another buffer, or its :meth:`shape` tuple), not initialised:
         columns past ``length`` are never read, and a padded batch zeroes its padding itself
         (:meth:`zero`), since a masked-out value still enters attention as 0 x value."""
@@ -205,7 +206,7 @@ class TransformersBackend:
                  dtype: str = "float32", batch: bool = True, prefix_cache: bool = True, max_batch: int = 16,
                  cache_tokens: int = 32768, local_files_only: bool = True, trust_remote_code: bool = False,
                  prefill_slack: float | None = None) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 - slow auto classes, at load
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -353,6 +354,7 @@ class TransformersBackend:
         n, source, key, whole = self.cache.lookup(ids) if self.cache is not None else (0, None, None, False)
         if source is None:
             return self._new_buffer(1, need), 0, None
+        assert key is not None  # an entry was found
         if whole and key not in claimed:  # continue the entry's own buffer
             claimed.add(key)
             source.length = n  # drop what decoding wrote after the prompt
@@ -468,7 +470,8 @@ class TransformersBackend:
         dtype = self.model.dtype if self.model.dtype.is_floating_point else torch.float32
         mask = torch.full((total, prompt + total), torch.finfo(dtype).min, dtype=dtype)
         mask[:, :prompt] = 0
-        positions, offset = [], 0
+        positions: list[int] = []
+        offset = 0
         for tokens in options:
             n = len(tokens)
             block = torch.triu(torch.full((n, n), torch.finfo(dtype).min, dtype=dtype), diagonal=1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -94,7 +94,7 @@ class BabyAIEnv(AgentGymEnv):
     """
 
     aspects = ("task", "efficiency", "validity")
-    LABELS = ["turn left", "turn right", "move forward", "pick up", "drop", "toggle", "done"]
+    LABELS: ClassVar[list[str]] = ["turn left", "turn right", "move forward", "pick up", "drop", "toggle", "done"]
 
     def __init__(self, view: str = "vector", level: str = "GoToRedBallGrey", max_steps: int = 64,
                  step_cost: float | None = None, level_kwargs: dict[str, Any] | None = None,
@@ -219,7 +219,7 @@ class BabyAIEnv(AgentGymEnv):
         followed = (self._bot is not None and self._bot_step == now - 1 and self._applied_step == now - 1
                     and self._applied_action == self._bot_action)
         try:
-            action = int(self._bot.replan()) if followed else self._fresh_bot_action()
+            action = int(self._bot.replan()) if followed and self._bot is not None else self._fresh_bot_action()
         except Exception:  # the bot's plan broke (its asserts); one fresh plan from here, else just turn
             try:
                 action = self._fresh_bot_action()

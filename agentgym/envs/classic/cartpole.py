@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.envs.classic_control import cartpole
@@ -79,7 +79,7 @@ class CartPoleEnv(AgentGymEnv):
     """
 
     aspects = ("task", "safety", "efficiency")
-    LABELS = ["push left", "push right"]
+    LABELS: ClassVar[list[str]] = ["push left", "push right"]
 
     def __init__(self, view: str = "vector", switch_cost: float = 0.01, render_mode: str | None = None) -> None:
         self._inner = cartpole.CartPoleEnv()
@@ -99,14 +99,16 @@ class CartPoleEnv(AgentGymEnv):
         self._x_limit = inner.x_threshold
         self._theta_limit = inner.theta_threshold_radians
         self._euler = inner.kinematics_integrator == "euler"
-        self._state = (0.0, 0.0, 0.0, 0.0)
+        self._state: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
         self._last_action = -1
         self._fallen = False
 
     # ----------------------------------------------------------------- hooks
     def _reset_state(self, seed: int | None, options: dict[str, Any] | None) -> None:
         self._inner.reset(seed=seed, options=options)
-        self._state = tuple(float(v) for v in self._inner.state)
+        state = self._inner.state
+        assert state is not None  # set by the reset above
+        self._state = tuple(float(v) for v in state)
         self._last_action = -1
         self._fallen = False
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from collections import deque
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar, cast
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.envs.toy_text import frozen_lake
 
@@ -38,7 +39,8 @@ def solve(map_name: str, is_slippery: bool, horizon: int) -> np.ndarray:
     ``TIE_TOLERANCE`` of the best, picks the one with the highest discounted value.
     """
     env = frozen_lake.FrozenLakeEnv(map_name=map_name, is_slippery=is_slippery)
-    n_states, n_actions = env.observation_space.n, env.action_space.n
+    n_states = cast(gym.spaces.Discrete, env.observation_space).n
+    n_actions = cast(gym.spaces.Discrete, env.action_space).n
     goal_now = np.zeros((n_states, n_actions))
     moves = np.zeros((n_states, n_actions, n_states))
     for state, by_action in env.P.items():
@@ -90,7 +92,7 @@ class FrozenLakeEnv(AgentGymEnv):
     """
 
     aspects = ("task", "efficiency", "safety")
-    LABELS = ["left", "down", "right", "up"]
+    LABELS: ClassVar[list[str]] = ["left", "down", "right", "up"]
 
     def __init__(self, view: str = "vector", map_name: str = "4x4", is_slippery: bool = False,
                  step_cost: float = 0.01, render_mode: str | None = None) -> None:
@@ -101,15 +103,16 @@ class FrozenLakeEnv(AgentGymEnv):
         self.map_name = map_name
         self.is_slippery = is_slippery
         self.step_cost = float(step_cost)
-        self._desc = inner.desc
+        self._desc: np.ndarray = np.asarray(inner.desc)  # already an array of bytes (dtype "c")
         self._rows, self._cols = inner.nrow, inner.ncol
-        goal = tuple(int(v) for v in np.argwhere(self._desc == b"G")[0])
+        goal_row, goal_col = (int(v) for v in np.argwhere(self._desc == b"G")[0])
+        goal = (goal_row, goal_col)
         self._goal = goal
         self._distance = grid_distances(self._desc, goal).ravel()
         self._holes = frozenset(int(s) for s in np.flatnonzero(self._desc.ravel() == b"H"))
         # table[s][a]: ((cumulative probability, next state, native reward, terminated, safety), ...)
         self._table = []
-        for state in range(inner.observation_space.n):
+        for state in range(cast(gym.spaces.Discrete, inner.observation_space).n):
             row = []
             for action in range(4):
                 cumulative, outcomes = 0.0, []

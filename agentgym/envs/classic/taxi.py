@@ -17,8 +17,9 @@ Example:
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar, cast
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.envs.toy_text import taxi
 
@@ -42,7 +43,8 @@ def decode(state: int) -> tuple[int, int, int, int]:
 def solve() -> np.ndarray:
     """Optimal action of every Taxi state by value iteration on the native reward (discount 0.99)."""
     env = taxi.TaxiEnv()
-    n_states, n_actions = env.observation_space.n, env.action_space.n
+    n_states = cast(gym.spaces.Discrete, env.observation_space).n
+    n_actions = cast(gym.spaces.Discrete, env.action_space).n
     next_state = np.zeros((n_states, n_actions), dtype=np.int64)
     reward = np.zeros((n_states, n_actions))
     alive = np.zeros((n_states, n_actions))
@@ -69,7 +71,7 @@ class TaxiEnv(AgentGymEnv):
     """
 
     aspects = ("task", "efficiency", "validity")
-    LABELS = ["south", "north", "east", "west", "pickup", "dropoff"]
+    LABELS: ClassVar[list[str]] = ["south", "north", "east", "west", "pickup", "dropoff"]
 
     def __init__(self, view: str = "vector", step_cost: float = 0.005, render_mode: str | None = None) -> None:
         self._inner = taxi.TaxiEnv()
@@ -80,7 +82,7 @@ class TaxiEnv(AgentGymEnv):
         self._locations = list(self._inner.locs)
         # table[s][a] = (next state, native reward, terminated, task, validity, passenger in taxi after)
         self._table = []
-        for state in range(self._inner.observation_space.n):
+        for state in range(cast(gym.spaces.Discrete, self._inner.observation_space).n):
             row = []
             for action in range(6):
                 ((_, successor, native, terminated),) = self._inner.P[state][action]

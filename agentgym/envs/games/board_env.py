@@ -20,7 +20,7 @@ follow its own side.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -79,7 +79,7 @@ class BoardGameEnv(AgentGymEnv):
     aspects = ("task", "validity")
     game_name = "game"
     rows = cols = 0
-    marks = {0: ".", 1: "X", 2: "O"}
+    marks: ClassVar[dict[int, str]] = {0: ".", 1: "X", 2: "O"}
 
     def __init__(self, view: str = "vector", opponent: str | None = "random", illegal_move_loses: bool = True,
                  render_mode: str | None = None) -> None:
@@ -184,7 +184,7 @@ class BoardGameEnv(AgentGymEnv):
         if not self.illegal_move_loses or self.read_action(action) is not None:
             return super().step(action)
         self.table.forfeit = self._side
-        self._feedback = f"Illegal move {ascii(describe_action(action))}: you lose the game."  # printable charset
+        self._feedback = f"Illegal move {describe_action(action)!a}: you lose the game."  # printable charset
         self._elapsed += 1
         info = self._info({"task": -1.0, "validity": -1.0}, True, True)
         return self._observation(), -1.0, True, False, info
@@ -197,7 +197,7 @@ class BoardGameEnv(AgentGymEnv):
 
     def outcome(self) -> tuple[bool, float]:
         result = self.result()
-        return result == 1, {1: 1.0, 0: 0.5}.get(result, 0.0)
+        return result == 1, {1: 1.0, 0: 0.5}.get(result, 0.0) if result is not None else 0.0
 
     def vector_observation(self) -> np.ndarray:
         grid = self.grid()

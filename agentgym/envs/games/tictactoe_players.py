@@ -51,7 +51,7 @@ def to_move(squares: Squares) -> int:
 
 
 def play(squares: Squares, move: int, piece: int) -> Squares:
-    return squares[:move] + (piece,) + squares[move + 1 :]
+    return (*squares[:move], piece, *squares[move + 1 :])
 
 
 @cache

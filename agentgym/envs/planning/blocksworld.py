@@ -50,10 +50,10 @@ def blocks_moves(state: BlocksState) -> dict[int, BlocksState]:
         if block in covered:
             continue
         if state[block] != TABLE:
-            moves[block * n + block] = state[:block] + (TABLE,) + state[block + 1:]
+            moves[block * n + block] = (*state[:block], TABLE, *state[block + 1:])
         for target in range(n):
             if target != block and target not in covered:
-                moves[block * n + target] = state[:block] + (target,) + state[block + 1:]
+                moves[block * n + target] = (*state[:block], target, *state[block + 1:])
     return moves
 
 
@@ -87,7 +87,7 @@ def stacks(state: BlocksState) -> list[list[int]]:
     return result
 
 
-class BlocksworldEnv(PlanningEnv):
+class BlocksworldEnv(PlanningEnv[BlocksState]):
     """Blocksworld; see the module docstring. Vector view: the 'rests on' one-hot rows of state and goal."""
 
     def __init__(self, view: str = "vector", n_blocks: int = 3, step_cost: float = 0.01,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import gymnasium as gym
 import numpy as np
@@ -39,8 +39,11 @@ from agentgym.envs.base import AgentGymEnv, Transition
 
 PLANNING_ASPECTS = ("task", "progress", "efficiency", "validity")
 
+State = TypeVar("State", bound=Hashable)
+"""A planning env's state type (a tuple of pegs or blocks, a room index)."""
 
-class PlanningEnv(AgentGymEnv):
+
+class PlanningEnv(AgentGymEnv, Generic[State]):
     """Base of the planning envs: subclasses implement the task hooks listed below.
 
     Hooks: :meth:`new_task` (draw a task with ``self.np_random``, return the start state),
@@ -49,7 +52,9 @@ class PlanningEnv(AgentGymEnv):
     and :meth:`is_terminal` (default: at the goal).
     """
 
-    aspects = PLANNING_ASPECTS
+    aspects: tuple[str, ...] = PLANNING_ASPECTS
+    labels: list[str]
+    """The fixed action labels, set in ``__init__`` by puzzles whose moves do not change."""
 
     def __init__(self, *, view: str, n_actions: int, vector_size: int, step_cost: float,
                  render_mode: str | None = None, high: float = 1.0) -> None:
@@ -58,19 +63,19 @@ class PlanningEnv(AgentGymEnv):
         self.step_cost = float(step_cost)
         if "efficiency" in self._invalid_vector:  # an invalid action wastes a step too
             self._invalid_vector["efficiency"] = -self.step_cost
-        self.state: Hashable = None
+        self.state: State = cast(State, None)  # set by reset
         self.initial_distance = 1
 
     # ----------------------------------------------------------------- hooks
-    def new_task(self) -> Hashable:
+    def new_task(self) -> State:
         """Draw a new task (goal and whatever else) from ``self.np_random``; return the start state."""
         raise NotImplementedError  # abstract hook
 
-    def successors(self, state: Hashable) -> dict[int, Hashable]:
+    def successors(self, state: State) -> dict[int, State]:
         """Legal action index -> resulting state, from ``state`` in the current task."""
         raise NotImplementedError  # abstract hook
 
-    def distance(self, state: Hashable | None = None) -> int:
+    def distance(self, state: State | None = None) -> int:
         """Optimal number of moves from ``state`` (default: the current one) to the goal."""
         raise NotImplementedError  # abstract hook
 
@@ -82,7 +87,7 @@ class PlanningEnv(AgentGymEnv):
         """An action index for a free-text variant of a label (lower-cased, stripped), or None."""
         return None
 
-    def is_terminal(self, state: Hashable) -> bool:
+    def is_terminal(self, state: State) -> bool:
         return self.distance(state) == 0
 
     # ------------------------------------------------------------- contract

@@ -58,7 +58,7 @@ def random_house(rng: np.random.Generator, n_rooms: int, extra_doors: float) -> 
 
     for position in range(1, n_rooms):
         connect(order[position], order[int(rng.integers(max(0, position - 3), position))])
-    wanted = int(round(extra_doors * n_rooms))
+    wanted = round(extra_doors * n_rooms)
     for _ in range(20 * wanted):
         if wanted == 0:
             break
@@ -69,7 +69,7 @@ def random_house(rng: np.random.Generator, n_rooms: int, extra_doors: float) -> 
     return doors
 
 
-class GraphNavEnv(PlanningEnv):
+class GraphNavEnv(PlanningEnv[int]):
     """Walk to the goal room; see the module docstring."""
 
     def __init__(self, view: str = "vector", min_rooms: int = 6, max_rooms: int = 8, extra_doors: float = 0.3,

@@ -57,9 +57,9 @@ def hanoi_moves(state: HanoiState) -> dict[int, HanoiState]:
     tops = top_disks(state)
     moves = {}
     for index, (source, target) in enumerate(PAIRS):
-        disk = tops[source]
-        if disk is not None and (tops[target] is None or tops[target] > disk):
-            moves[index] = state[:disk] + (target,) + state[disk + 1:]
+        disk, top = tops[source], tops[target]
+        if disk is not None and (top is None or top > disk):
+            moves[index] = (*state[:disk], target, *state[disk + 1:])
     return moves
 
 
@@ -69,7 +69,7 @@ def hanoi_distances(n_disks: int, goal_peg: int) -> dict[HanoiState, int]:
     return bfs_distances((goal_peg,) * n_disks, lambda state: hanoi_moves(state).values())
 
 
-class HanoiEnv(PlanningEnv):
+class HanoiEnv(PlanningEnv[HanoiState]):
     """Tower of Hanoi; see the module docstring. Vector view: one-hot peg per disk, then the goal peg."""
 
     def __init__(self, view: str = "vector", n_disks: int = 3, random_start: bool = False,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -105,8 +105,9 @@ class TextWorldEnv(AgentGymEnv):
     """
 
     aspects = ("task", "progress", "efficiency", "validity")
-    REQUEST = {"feedback": True, "description": True, "inventory": True, "objective": True, "score": True,
-               "max_score": True, "admissible_commands": True, "policy_commands": True, "won": True, "lost": True}
+    REQUEST: ClassVar[dict[str, bool]] = {
+        "feedback": True, "description": True, "inventory": True, "objective": True, "score": True,
+        "max_score": True, "admissible_commands": True, "policy_commands": True, "won": True, "lost": True}
 
     def __init__(self, view: str = "vector", generator: str = "custom", params: dict[str, Any] | None = None,
                  max_commands: int = 64, step_cost: float = 0.01, win_bonus: float = 1.0,
@@ -128,7 +129,7 @@ class TextWorldEnv(AgentGymEnv):
 
     # ----------------------------------------------------------------- game
     def _load(self, seed: int) -> None:
-        import textworld
+        import textworld  # noqa: PLC0415 - optional textworld
 
         path = str(ensure_game(self.request, seed) / GAME_FILE)
         if path != self._game_path:
@@ -258,7 +259,7 @@ class TextWorldEnv(AgentGymEnv):
 
     def oracle_action(self) -> int:
         """TextWorld's walkthrough from the current state (replanned after any detour); "look" if it has none."""
-        for command in self.walkthrough()[:1] + ["look", "inventory"]:
+        for command in [*self.walkthrough()[:1], "look", "inventory"]:
             if command in self._commands:
                 return self._commands.index(command)
         return 0

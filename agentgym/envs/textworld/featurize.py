@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from collections.abc import Mapping, Sequence
@@ -59,7 +60,7 @@ def _bucket(token: str, dims: int) -> int:
 def hashed_ngrams(text: str, dims: int) -> np.ndarray:
     """Indices of the buckets hit by the unigrams and bigrams of ``text`` (cached: texts repeat)."""
     tokens = words(text)
-    grams = list(tokens) + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+    grams = list(tokens) + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
     indices = np.unique(np.fromiter((_bucket(g, dims) for g in grams), dtype=np.int64, count=len(grams)))
     indices.flags.writeable = False
     return indices

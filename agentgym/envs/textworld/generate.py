@@ -73,7 +73,7 @@ def game_request(generator: str, params: dict[str, Any] | None = None) -> dict[s
 
 def cache_config(request: dict[str, Any], seed: int) -> dict[str, Any]:
     """What names a game in the cache: the request, the seed and TextWorld's version."""
-    import textworld
+    import textworld  # noqa: PLC0415 - optional heavy dependency (the textworld extra)
 
     return {**request, "seed": int(seed), "textworld": textworld.__version__}
 

@@ -115,8 +115,10 @@ def _literal_node(node: ast.AST) -> Value:
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float)):
         return node.value
     if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
-            and isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float)):
-        return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
+            and isinstance(node.operand, ast.Constant)):
+        value = node.operand.value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):  # a parsed int or float, not a bool
+            return -value if isinstance(node.op, ast.USub) else value
     raise InvalidCall(f"arguments must be literal strings or numbers, not {type(node).__name__}")
 
 

@@ -47,9 +47,12 @@ def _checked(value: int | float) -> int | float:
 
 def _evaluate(node: ast.AST) -> int | float:
     if isinstance(node, ast.Constant):
-        if type(node.value) not in (int, float):  # bool, str, bytes, complex, None, Ellipsis are refused
-            raise UnsafeExpression(f"not a number: {type(node.value).__name__}")
-        return _checked(node.value)
+        value = node.value
+        # a parsed constant is exactly an int, float, bool, str, bytes, complex, None or Ellipsis: all but
+        # the first two are refused (bool is an int subclass)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise UnsafeExpression(f"not a number: {type(value).__name__}")
+        return _checked(value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return _checked(-_evaluate(node.operand))
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:

@@ -120,9 +120,9 @@ def price(world: World, rng: np.random.Generator, hops: int) -> Task | None:
     if "memory" in flags:
         key = _note(world, rng, item.name)
         plan.append(_recall(key))
-        subject, mentions = f"the item saved in memory under the key '{key}'", mentions + [key]
+        subject, mentions = f"the item saved in memory under the key '{key}'", [*mentions, key]
     else:
-        subject, mentions = f"one {item.name}", mentions + [item.name]
+        subject, mentions = f"one {item.name}", [*mentions, item.name]
     plan.append(Call("lookup_item", (("name", item.name),)))
     if "convert" in flags:
         plan.append(Call("get_rate", (("source", item.currency), ("target", target))))
@@ -185,13 +185,14 @@ def weekday(world: World, rng: np.random.Generator, hops: int) -> Task | None:
         return None
     event = pick(rng, sorted(world.events))
     days = int(rng.integers(1, 61))
-    plan, mentions = [], [days]
+    plan: list[Call] = []
+    mentions: list[str | int] = [days]
     if "memory" in flags:
         key = _note(world, rng, event)
         plan.append(_recall(key))
-        subject, mentions = f"the event saved in memory under the key '{key}'", mentions + [key]
+        subject, mentions = f"the event saved in memory under the key '{key}'", [*mentions, key]
     else:
-        subject, mentions = f"the {event}", mentions + [event]
+        subject, mentions = f"the {event}", [*mentions, event]
     plan.append(Call("get_event", (("name", event),)))
     answer = Answer(WEEKDAYS[(world.events[event] + dt.timedelta(days=days)).weekday()], "text")
     question = f"What day of the week is it {days} days after {subject}? Answer with the weekday's English name."

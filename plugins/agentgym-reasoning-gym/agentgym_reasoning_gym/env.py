@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -115,7 +116,7 @@ def decoys(task: str, config_json: str, mapping_json: str) -> tuple[str, ...]:
 def features(text: str) -> np.ndarray:
     """Counts of hashed lower-case words and word pairs (CRC-32 buckets), each capped at 4 and scaled to [0, 1]."""
     tokens = re.findall(r"[a-z0-9]+|[^\sa-z0-9]", text.lower())
-    grams = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+    grams = tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
     counts = np.zeros(FEATURES, dtype=np.float32)
     for gram in grams:
         counts[zlib.crc32(gram.encode()) % FEATURES] += 1.0
@@ -295,7 +296,7 @@ class ReasoningGymEnv(AgentGymEnv):
         lines = [self._question.rstrip()]
         for number, (shown, score, _) in enumerate(self._history, start=1):
             verdict = "correct" if score >= 1.0 - 1e-9 else "not correct"
-            lines.append(f"Attempt {number}: {ascii(describe_action(shown))} scored {score:.2f} of 1 ({verdict}).")
+            lines.append(f"Attempt {number}: {describe_action(shown)!a} scored {score:.2f} of 1 ({verdict}).")
         if self._solved or self._left == 0:
             lines.append("The episode is over.")
         else:

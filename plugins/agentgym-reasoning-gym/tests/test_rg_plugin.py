@@ -87,7 +87,7 @@ def test_seed_splits_are_disjoint_in_content():
         for split in ("train", "test"):
             questions[split] = set()
             for seed in spec.card.splits[split].seeds()[:120]:
-                observation, info = env.reset(seed=seed)
+                _observation, info = env.reset(seed=seed)
                 questions[split].add(env.unwrapped._question)
                 assert info["dataset_seed"] // 64 == seed
         assert not questions["train"] & questions["test"], env_id
@@ -143,7 +143,7 @@ def test_invalid_answers_use_no_attempt():
     env = _env("agentgym/RG-GCD-v0")
     env.reset(seed=1000000)
     for bad in ("", "   ", 7, None, "9" * 20000):
-        _, reward, terminated, _, info = env.step(bad)
+        _, _reward, terminated, _, info = env.step(bad)
         assert info["invalid_action"] and info["reward_vector"]["validity"] == -1.0 and not terminated
     _, _, terminated, _, info = env.step(env.unwrapped.oracle())
     assert terminated and info["success"]

@@ -217,7 +217,7 @@ class TextArenaEnv(AgentGymEnv):
     def text_observation(self) -> str:
         parts = [self._prompt, "", "Current state:", self.state_text()]
         if self._recent:
-            parts += ["", "Latest game messages:"] + self._recent[-MESSAGES_SHOWN:]
+            parts += ["", "Latest game messages:", *self._recent[-MESSAGES_SHOWN:]]
         if self.state.done:
             reason = self.state.game_info.get(self.agent_player, {}).get("reason", "")
             parts.append(f"The game is over. {printable(str(reason))}".strip())

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import itertools
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -239,7 +239,7 @@ class LightsOutEnv(TextArenaEnv):
 
     def vector_observation(self) -> np.ndarray:
         lights = [float(v) for row in self._grid() for v in row]
-        return np.array(lights + [min(1.0, self.state.game_state["moves_made"] / self.max_turns)], dtype=np.float32)
+        return np.array([*lights, min(1.0, self.state.game_state["moves_made"] / self.max_turns)], dtype=np.float32)
 
     @functools.cached_property
     def _toggles(self) -> list[int]:
@@ -302,7 +302,7 @@ class FrozenLakeEnv(TextArenaEnv):
     """Walk from the top-left corner to the goal without falling into a hole (seeded hole layout)."""
 
     game_id = "FrozenLake-v0"
-    MOVES = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
+    MOVES: ClassVar[dict[str, tuple[int, int]]] = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
 
     def __init__(self, view: str = "text", size: int = 4, num_holes: int = 3, render_mode: str | None = None):
         self.size = int(size)

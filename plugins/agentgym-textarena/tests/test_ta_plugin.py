@@ -140,7 +140,7 @@ def test_lights_out_degenerate_scramble_is_rerolled_and_rewards_clipped():
     for seed in range(40):
         env.reset(seed=seed)
         for press in range(20):
-            _, reward, terminated, truncated, info = env.step(press)
+            _, _reward, terminated, _truncated, info = env.step(press)
             if terminated:
                 break
         assert 0.0 <= info["reward_vector"]["task"] <= 1.0 and 0.0 <= info["progress"] <= 1.0
