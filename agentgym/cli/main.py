@@ -130,6 +130,98 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_states(args: argparse.Namespace):
+    """(states, their policy's name): None and 'oracle' unless --states-from names an agent (on-policy data)."""
+    if args.states_from == "oracle":
+        return None, "oracle"
+    from agentgym.agents.registry import make_agent  # noqa: PLC0415  # lazy import: per subcommand
+    from agentgym.train.datasets import collect_states, split_seeds  # noqa: PLC0415  # lazy import: per subcommand
+
+    agent = make_agent(args.states_from, **(_json_object(args.agent_kwargs, "--agent-kwargs") or {}))
+    try:
+        seeds = split_seeds(args.env_id, args.split, None, args.episodes)
+        return collect_states(args.env_id, agent, seeds, max_steps=args.max_steps), args.states_from
+    finally:
+        agent.close()
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from agentgym.agents.llm.prompts import AgentPrompt  # noqa: PLC0415  # lazy import: per subcommand
+    from agentgym.train import datasets  # noqa: PLC0415  # lazy import: per subcommand
+    from agentgym.train.formats import import_dataset, sidecar_path, write_dataset  # noqa: PLC0415  # lazy import: per subcommand
+
+    if args.kind == "import":
+        data = import_dataset(args.env_id, args.out, args.format)
+        print(f"imported {len(data.records)} {data.kind} examples from {args.env_id} to {args.out}")
+        return 0
+    _load_env_dirs(args.envs)
+    prompter = AgentPrompt(args.prompt, args.history)
+    states, states_from = _data_states(args)
+    common = dict(split=args.split, episodes=args.episodes, states=states, states_from=states_from,
+                  max_steps=args.max_steps)
+    if args.kind == "sft":
+        data = datasets.sft_dataset(args.env_id, prompter, **common)
+    else:
+        data = datasets.preference_dataset(
+            args.env_id, prompter, labels=args.labels, flip=args.flip, kind=args.kind,
+            pairs_per_state=args.pairs_per_state or None, seed=args.seed,
+            reward_kwargs=_json_object(args.reward_kwargs, "--reward-kwargs"), **common)
+    path = write_dataset(args.out, data)
+    print(f"wrote {len(data.records)} {data.kind} examples to {path} (provenance: {sidecar_path(path)})")
+    return 0
+
+
+def _load_causal_lm(model: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415  # lazy import: per subcommand
+
+    if model == "default":
+        from agentgym.agents.llm.default_model import default_model_dir  # noqa: PLC0415  # lazy import: per subcommand
+
+        model = str(default_model_dir())
+    tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    import torch  # noqa: PLC0415  # lazy import: per subcommand
+
+    return AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32, local_files_only=True), tokenizer
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from agentgym.agents.llm.prompts import AgentPrompt  # noqa: PLC0415  # lazy import: per subcommand
+    from agentgym.train import datasets  # noqa: PLC0415  # lazy import: per subcommand
+    from agentgym.train.formats import read_dataset, write_dataset  # noqa: PLC0415  # lazy import: per subcommand
+    from agentgym.train.llm import FinetuneConfig, finetune  # noqa: PLC0415  # lazy import: per subcommand
+    from agentgym.train.losses import loss_spec  # noqa: PLC0415  # lazy import: per subcommand
+
+    _load_env_dirs(args.envs)
+    out = Path(args.out) if args.out else Path("runs") / f"finetune-{args.loss}-{datetime.now():%Y%m%d-%H%M%S}"
+    spec = loss_spec(args.loss)
+    if Path(args.source).is_file():
+        data = read_dataset(args.source)
+    elif spec.data == "sft":
+        data = datasets.sft_dataset(args.source, AgentPrompt(args.prompt, args.history), episodes=args.episodes)
+    else:
+        data = datasets.preference_dataset(args.source, AgentPrompt(args.prompt, args.history), labels=args.labels,
+                                           flip=args.flip, kind="kto" if spec.data == "kto" else "prefs",
+                                           episodes=args.episodes, seed=args.seed)
+    if not Path(args.source).is_file():
+        write_dataset(out / "data.jsonl", data)
+    config = FinetuneConfig(loss=args.loss, loss_kwargs=_json_object(args.loss_kwargs, "--loss-kwargs") or {},
+                            lora=not args.full, lora_r=args.lora_r, learning_rate=args.lr, epochs=args.epochs,
+                            batch_size=args.batch_size, seed=args.seed, eval_fraction=args.eval_fraction,
+                            eval_every=args.eval_every, save_every=args.save_every)
+    model, tokenizer = _load_causal_lm(args.model)
+    result = finetune(model, tokenizer, data, out, config, resume=not args.restart)
+    last = result.curve["eval"][-1] if result.curve["eval"] else {}
+    shown = ", ".join(f"{key} {value:.3f}" for key, value in last.items() if isinstance(value, float))
+    print(f"{len(result.curve['train'])} steps of {args.loss} on {len(data.records)} examples; held out: {shown}")
+    what = "adapter" if config.lora else "model"
+    kwargs = json.dumps({"adapter": str(out)} if config.lora else {"model": str(out / "model")})
+    print(f"wrote the {what}, curve.json and config.json to {out}; play it with: agentgym run SUITE "
+          f"--agent llm-score --agent-kwargs '{kwargs}'")
+    return 0
+
+
 def cmd_arena(args: argparse.Namespace) -> int:
     from agentgym.bench.arena import format_arena, play_arena  # noqa: PLC0415  # lazy import: per subcommand
 
@@ -269,6 +361,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the checkpoint, curve and config (default runs/train-<time>)")
     p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("data", help="make LLM training data from an env (sft, prefs, kto) or import a JSONL file")
+    p.add_argument("kind", choices=["sft", "prefs", "kto", "import"])
+    p.add_argument("env_id", metavar="ID|FILE", help="the env (for import: the JSONL file to import)")
+    p.add_argument("--out", required=True, help="the JSONL file to write (its provenance goes to FILE.meta.json)")
+    p.add_argument("--labels", default="outcome",
+                   help="label source of prefs/kto: outcome, rollout, aspect:NAME or a reward variant")
+    p.add_argument("--reward-kwargs", help="JSON object of the reward variant's keyword arguments")
+    p.add_argument("--flip", type=float, default=0.0, help="noisy labeller: flip each label with this probability")
+    p.add_argument("--pairs-per-state", type=int, default=1, help="worse actions per state (0: all)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--episodes", type=int, help="only the first EPISODES seeds of the split")
+    p.add_argument("--max-steps", type=int, help="cut episodes after this many steps")
+    p.add_argument("--states-from", default="oracle",
+                   help="whose states to label: the oracle's, or an agent's (on-policy data, e.g. llm-score)")
+    p.add_argument("--agent-kwargs", metavar="JSON", help="JSON object of --states-from agent keyword arguments")
+    p.add_argument("--history", type=int, default=4, help="earlier turns in the prompt (as the LLM agent's)")
+    p.add_argument("--prompt", help="prompt template override (as the LLM agent's 'prompt')")
+    p.add_argument("--format", choices=["sft", "prefs", "kto"], help="import: the file's format (default: inferred)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the drawn pairs and the labeller's noise")
+    p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("finetune", help="fine-tune an LLM (LoRA) on env data under a loss variant")
+    p.add_argument("source", metavar="ID|DATASET", help="an env id (data made on the fly) or a JSONL dataset")
+    p.add_argument("--loss", default="dpo", help="sft, dpo, ipo, cdpo, robust, hinge, kto, simpo, orpo")
+    p.add_argument("--loss-kwargs", metavar="JSON", help='JSON object of loss hyper-parameters, e.g. \'{"beta": 0.1}\'')
+    p.add_argument("--labels", default="outcome", help="label source when SOURCE is an env (see agentgym data)")
+    p.add_argument("--flip", type=float, default=0.0, help="noisy labeller flip rate when SOURCE is an env")
+    p.add_argument("--episodes", type=int, help="train-split seeds to make data from when SOURCE is an env")
+    p.add_argument("--history", type=int, default=4)
+    p.add_argument("--prompt", help="prompt template override")
+    p.add_argument("--model", default="default", help="'default' (SmolLM2-135M-Instruct) or a local model folder")
+    p.add_argument("--full", action="store_true", help="train every weight instead of LoRA adapters")
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--eval-fraction", type=float, default=0.1, help="share of examples held out for the curve")
+    p.add_argument("--eval-every", type=int, default=20)
+    p.add_argument("--save-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run folder (default runs/finetune-<loss>-<time>); an unfinished run there resumes")
+    p.add_argument("--restart", action="store_true", help="start over instead of resuming the run in --out")
+    p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
+    p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("arena", help="play agents against each other at a board game and rate them")
     p.add_argument("agents", nargs="+", help="agent names (also the bots heuristic, perfect, alphabeta)")

@@ -52,8 +52,8 @@ class BradleyTerryOutput(NamedTuple):
 
 def bradley_terry_loss(reward_sum_a, reward_sum_b, preference) -> BradleyTerryOutput:
     """``-[p log sigmoid(R_a - R_b) + (1 - p) log sigmoid(R_b - R_a)]``, averaged; ``p`` = P(a preferred)."""
-    import torch
-    import torch.nn.functional as F
+    import torch  # noqa: PLC0415 - optional torch, only when a model trains
+    import torch.nn.functional as F  # noqa: PLC0415 - optional torch, only when a model trains
 
     margin = reward_sum_a - reward_sum_b
     preference = torch.as_tensor(preference, dtype=margin.dtype)
@@ -200,7 +200,7 @@ def mlp_rewards(arrays: dict[str, np.ndarray], features: np.ndarray) -> np.ndarr
 def train_reward_model(episodes, *, featurize, heads: str, head_weights: np.ndarray, label: str,
                        segment_length: int, n_pairs: int, noise: float, temperature: float, hidden: int,
                        epochs: int, lr: float, seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    import torch
+    import torch  # noqa: PLC0415 - optional torch, only when a model trains
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -245,8 +245,8 @@ def train_reward_model(episodes, *, featurize, heads: str, head_weights: np.ndar
             if decided.any() else None
 
     truth = scores[:, 0] if heads == "scalar" else scores[:, 1:] @ head_weights
-    report = {"accuracy": accuracy(sums @ combine, truth), "segments": int(len(features)),
-              "train_pairs": int(len(train_pairs)), "test_pairs": int(len(test_pairs)), "final_loss": loss.item()}
+    report = {"accuracy": accuracy(sums @ combine, truth), "segments": len(features),
+              "train_pairs": len(train_pairs), "test_pairs": len(test_pairs), "final_loss": loss.item()}
     if heads == "aspects":
         report["head_accuracy"] = [accuracy(sums[:, j], scores[:, c]) for j, c in enumerate(columns)]
     return arrays, report

@@ -29,7 +29,7 @@ does (its template, history window and answer format). The completion is the age
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -118,8 +118,9 @@ def collect_states(env_id: str, agent: Agent, seeds: Sequence[int], *, env_kwarg
     def start(job: Job) -> tuple[gym.Env, EpisodeContext]:
         env = make(env_id, view=agent.view, **(env_kwargs or {}))
         taken[job.key] = []
-        return env, EpisodeContext(key=job.key, env_id=env_id, seed=job.seed, repeat=0, card=env.unwrapped.card,
-                                   action_space=env.action_space, observation_space=env.observation_space, env=env)
+        return env, EpisodeContext(key=job.key, env_id=env_id, seed=job.seed, repeat=0,
+                                   card=getattr(env.unwrapped, "card", None), action_space=env.action_space,
+                                   observation_space=env.observation_space, env=env)
 
     def on_step(event: StepEvent) -> None:
         episode = event.episode
@@ -164,7 +165,12 @@ class OracleTextAgent(Agent):
     name = "oracle"
 
     def act(self, turns: Sequence[Turn]) -> list[Decision]:
-        return [Decision(_oracle_action(turn.episode.env)) for turn in turns]
+        decisions = []
+        for turn in turns:
+            if turn.episode.env is None:
+                raise AgentGymError("the oracle needs the live env")
+            decisions.append(Decision(_oracle_action(turn.episode.env)))
+        return decisions
 
 
 def oracle_states(env_id: str, seeds: Sequence[int], *, env_kwargs: dict[str, Any] | None = None,
@@ -195,7 +201,7 @@ def situations(env_id: str, states: Sequence[VisitedState], *, env_kwargs: dict[
     try:
         current: VisitedState | None = None
         turns: list[tuple[str, str]] = []
-        observation, info = "", {}
+        observation, info = "", dict[str, Any]()
         for state in states:
             extends = (current is not None and current.seed == state.seed
                        and state.actions[:len(current.actions)] == current.actions)
@@ -330,7 +336,7 @@ def _prompter_tag(prompter: Prompter) -> str:
     return str(getattr(prompter, "tag", type(prompter).__name__))
 
 
-def _provenance(env_id: str, split: str | None, seeds: Sequence[int], states_from: str, **extra: Any
+def _provenance(env_id: str, split: str | None, seeds: Iterable[int], states_from: str, **extra: Any
                 ) -> dict[str, Any]:
     return {"env_id": env_id, "env_version": env_spec(env_id).card.version, "split": split,
             "seeds": sorted({int(seed) for seed in seeds}), "states_from": states_from, **extra,
@@ -388,6 +394,37 @@ def rank_pairs(candidates: list[str], scores: list[tuple[float, ...]], rng: np.r
     return [(chosen, rejected) for rejected in worse]
 
 
+def _candidates(env_id: str, situation: Situation) -> list[str]:
+    """The actions to rank: the admissible ones, or for free-form envs the env's menu (as the random agent)."""
+    candidates = situation.info.get("admissible_actions")
+    if candidates is None:
+        candidates = _menu(situation.env)
+        if candidates is None:
+            raise AgentGymError(f"{env_id} lists no admissible actions and no action menu, so step preferences "
+                                "have no candidates to rank")
+    return [str(candidate) for candidate in candidates]
+
+
+def _examples(kind: str, prompt: Chat, pairs: list[tuple[str, str]], prompter: Prompter, rng: np.random.Generator,
+              flip: float) -> tuple[list[dict[str, Any]], int]:
+    """The records of one state's pairs (``prefs``: one per pair; ``kto``: the chosen action desirable once,
+    each rejected one undesirable) after the noisy labeller, and how many labels it flipped."""
+    records: list[dict[str, Any]] = []
+    flipped = 0
+    if kind == "prefs":
+        for chosen, rejected in pairs:
+            if rng.random() < flip:
+                chosen, rejected, flipped = rejected, chosen, flipped + 1
+            records.append({"prompt": prompt, "chosen": _assistant(prompter, chosen),
+                            "rejected": _assistant(prompter, rejected)})
+    elif pairs:
+        for action, desirable in [(pairs[0][0], True), *((rejected, False) for _, rejected in pairs)]:
+            if rng.random() < flip:
+                desirable, flipped = not desirable, flipped + 1
+            records.append({"prompt": prompt, "completion": _assistant(prompter, action), "label": desirable})
+    return records, flipped
+
+
 def preference_dataset(env_id: str, prompter: Prompter, *, labels: str = "outcome", flip: float = 0.0,
                        kind: str = "prefs", split: str = "train", seeds: Sequence[int] | None = None,
                        episodes: int | None = None, states: Sequence[VisitedState] | None = None,
@@ -420,32 +457,17 @@ def preference_dataset(env_id: str, prompter: Prompter, *, labels: str = "outcom
     tied = flipped = 0
     try:
         for situation in situations(env_id, states, env_kwargs=env_kwargs):
-            candidates = situation.info.get("admissible_actions")
-            if candidates is None:  # free-form actions: the env's own menu of candidates (as the random agent)
-                candidates = _menu(situation.env)
-                if candidates is None:
-                    raise AgentGymError(f"{env_id} lists no admissible actions and no action menu, so step "
-                                        "preferences have no candidates to rank")
+            candidates = _candidates(env_id, situation)
             if len(candidates) < 2:
                 continue
-            candidates = [str(candidate) for candidate in candidates]
             rng = _rng(seed, situation.state)
             pairs = rank_pairs(candidates, source.scores(situation, candidates), rng, pairs_per_state,
                                source.preferred(situation, candidates))
             tied += not pairs
-            prompt = prompter.chat(situation.turns, situation.observation, card)
-            if kind == "prefs":
-                for chosen, rejected in pairs:
-                    if rng.random() < flip:
-                        chosen, rejected, flipped = rejected, chosen, flipped + 1
-                    records.append({"prompt": prompt, "chosen": _assistant(prompter, chosen),
-                                    "rejected": _assistant(prompter, rejected)})
-            elif pairs:
-                for action, desirable in [(pairs[0][0], True), *((rejected, False) for _, rejected in pairs)]:
-                    if rng.random() < flip:
-                        desirable, flipped = not desirable, flipped + 1
-                    records.append({"prompt": prompt, "completion": _assistant(prompter, action),
-                                    "label": desirable})
+            found, flips = _examples(kind, prompter.chat(situation.turns, situation.observation, card), pairs,
+                                     prompter, rng, flip)
+            records += found
+            flipped += flips
     finally:
         source.close()
     provenance = _provenance(env_id, split, {state.seed for state in states}, states_from, label_source=labels,

@@ -123,6 +123,38 @@ def write_dataset(path: str | Path, dataset: Dataset) -> Path:
     return path
 
 
+def _parse_line(path: Path, number: int, line: str, kind: str | None) -> tuple[dict[str, Any], str]:
+    """One line's record and the format (inferred from the first record when not given)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path} line {number}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+    if kind is None:
+        kind = infer_kind(record) if isinstance(record, dict) else None
+        if kind is None:
+            expected = "; ".join(f"{name}: {', '.join(keys)}" for name, keys in FORMATS.items())
+            keys = sorted(record) if isinstance(record, dict) else record
+            raise DatasetError(f"{path} line {number}: cannot tell the format from the keys {keys!r}; "
+                               f"expected {expected}")
+    try:
+        validate_record(record, kind)
+    except ValueError as exc:
+        raise DatasetError(f"{path} line {number}: {exc}") from None
+    return record, kind
+
+
+def _sidecar_provenance(path: Path, kind: str) -> dict[str, Any]:
+    meta = sidecar_path(path)
+    if not meta.is_file():
+        return {}
+    provenance = json.loads(meta.read_text(encoding="utf-8"))
+    if provenance.get("sha256") not in (None, sha256_file(path)):
+        warnings.warn(f"{path} has changed since its provenance {meta.name} was written", stacklevel=3)
+    if provenance.get("format", kind) != kind:
+        raise DatasetError(f"{path} holds {kind} examples but {meta.name} says {provenance['format']}")
+    return {key: value for key, value in provenance.items() if key not in ("sha256", "examples", "format")}
+
+
 def read_dataset(path: str | Path, kind: str | None = None) -> Dataset:
     """Read and validate a JSONL file of one format (``kind``, else inferred from the first line).
 
@@ -137,37 +169,12 @@ def read_dataset(path: str | Path, kind: str | None = None) -> Dataset:
     records: list[dict[str, Any]] = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path} line {number}: not valid JSON ({exc.msg}, column {exc.colno})") from None
-            if kind is None:
-                kind = infer_kind(record) if isinstance(record, dict) else None
-                if kind is None:
-                    raise DatasetError(f"{path} line {number}: cannot tell the format from the keys "
-                                       f"{sorted(record) if isinstance(record, dict) else record!r}; expected "
-                                       + "; ".join(f"{name}: {', '.join(keys)}" for name, keys in FORMATS.items()))
-            try:
-                validate_record(record, kind)
-            except ValueError as exc:
-                raise DatasetError(f"{path} line {number}: {exc}") from None
-            records.append(record)
+            if line.strip():
+                record, kind = _parse_line(path, number, line, kind)
+                records.append(record)
     if kind is None or not records:
         raise DatasetError(f"{path} holds no examples")
-    provenance: dict[str, Any] = {}
-    meta = sidecar_path(path)
-    if meta.is_file():
-        provenance = json.loads(meta.read_text(encoding="utf-8"))
-        if provenance.get("sha256") not in (None, sha256_file(path)):
-            warnings.warn(f"{path} has changed since its provenance {meta.name} was written", stacklevel=2)
-        if provenance.get("format", kind) != kind:
-            raise DatasetError(f"{path} holds {kind} examples but {meta.name} says {provenance['format']}")
-    provenance.pop("sha256", None)
-    provenance.pop("examples", None)
-    provenance.pop("format", None)
-    return Dataset(kind, records, provenance)
+    return Dataset(kind, records, _sidecar_provenance(path, kind))
 
 
 def import_dataset(source: str | Path, target: str | Path, kind: str | None = None, **provenance: Any) -> Dataset:

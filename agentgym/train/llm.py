@@ -136,7 +136,7 @@ def _with_kl_completions(examples: list[_Example], batch_size: int) -> list[_Exa
 
 def _with_lora(model: Any, config: FinetuneConfig) -> Any:
     try:
-        from peft import LoraConfig, PeftModel, get_peft_model
+        from peft import LoraConfig, PeftModel, get_peft_model  # noqa: PLC0415 - optional: only LoRA runs need peft
     except ImportError as exc:
         raise AgentGymError(f"LoRA fine-tuning needs peft: pip install peft ({exc}); or set lora=False") from exc
     if isinstance(model, PeftModel):
@@ -210,7 +210,7 @@ def batch_loss(spec: LossSpec, model: Any, examples: list[_Example], reference: 
 
 def _trainable_state(model: Any, lora: bool) -> dict[str, torch.Tensor]:
     if lora:
-        from peft import get_peft_model_state_dict
+        from peft import get_peft_model_state_dict  # noqa: PLC0415 - optional: only LoRA runs need peft
 
         return {name: value.detach().clone() for name, value in get_peft_model_state_dict(model).items()}
     return {name: value.detach().clone() for name, value in model.state_dict().items()}
@@ -218,7 +218,7 @@ def _trainable_state(model: Any, lora: bool) -> dict[str, torch.Tensor]:
 
 def _load_trainable_state(model: Any, state: dict[str, torch.Tensor], lora: bool) -> None:
     if lora:
-        from peft import set_peft_model_state_dict
+        from peft import set_peft_model_state_dict  # noqa: PLC0415 - optional: only LoRA runs need peft
 
         set_peft_model_state_dict(model, state)
     else:
@@ -239,6 +239,11 @@ def _publish(build: Callable[[Path], None], target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """The checkpoint's folder, swapped in whole (a kill leaves the previous one)."""
+    _publish(lambda folder: torch.save(state, folder / path.name), path.parent)
+
+
 def _save_final(model: Any, tokenizer: Any, out: Path, lora: bool) -> Path:
     target = out / (ADAPTER_DIR if lora else MODEL_DIR)
 
@@ -250,10 +255,71 @@ def _save_final(model: Any, tokenizer: Any, out: Path, lora: bool) -> Path:
     return target
 
 
-def _metrics_row(output: LossOutput) -> dict[str, float]:
+def _metrics_row(output: LossOutput) -> dict[str, float | None]:
     row = {"loss": float(output.loss.detach())}
     row.update({name: float(value) for name, value in output.metrics.items()})
     return {name: (None if isinstance(value, float) and math.isnan(value) else value) for name, value in row.items()}
+
+
+def _loss_for(config: FinetuneConfig) -> LossSpec:
+    spec = loss_spec(config.loss)
+    if spec.data == "online":
+        raise AgentGymError(f"loss {config.loss!r} trains from rollouts, not a dataset (agentgym.train.online)")
+    unknown = set(config.loss_kwargs) - set(spec.parameters())
+    if unknown:
+        raise AgentGymError(f"loss {config.loss!r} has no parameter(s) {sorted(unknown)}; "
+                            f"it takes {sorted(spec.parameters())}")
+    return spec
+
+
+def _open_run(out: Path, identity: dict[str, Any], resume: bool, spec: LossSpec) -> None:
+    """Create the run folder, refusing to resume another run's checkpoint, and write ``config.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    saved = json.loads((out / CONFIG_FILE).read_text()) if (out / CONFIG_FILE).is_file() else None
+    if saved is not None and resume and (out / CHECKPOINT_DIR / STATE_FILE).is_file() and \
+            {key: saved.get(key) for key in identity} != json.loads(json.dumps(identity)):
+        raise AgentGymError(f"{out} holds a run with another config or data; use another folder, or resume=False")
+    write_json_atomic(out / CONFIG_FILE, {**identity, "loss_data": spec.data, "agentgym_version": __version__})
+
+
+def _split_examples(tokenizer: Any, data: Dataset, spec: LossSpec, config: FinetuneConfig
+                    ) -> tuple[list[_Example], list[_Example]]:
+    """(training, held-out) examples, tokenised; the held-out share is drawn by the seed."""
+    texts = _texts(data, spec.data)
+    order = np.random.default_rng(config.seed).permutation(len(texts))
+    n_eval = min(len(texts) - 1, round(config.eval_fraction * len(texts))) if config.eval_fraction > 0 else 0
+
+    def prepare(indices: list[int]) -> list[_Example]:
+        found = [_Example(*encode(tokenizer, texts[i][0], texts[i][1]), texts[i][2]) for i in indices]
+        return _with_kl_completions(found, config.batch_size) if spec.data == "kto" else found
+
+    train = prepare(sorted(order[n_eval:].tolist()))
+    if not train:
+        raise AgentGymError("no training examples left after holding out the evaluation share")
+    return train, prepare(sorted(order[:n_eval].tolist()))
+
+
+def _held_out_metrics(spec: LossSpec, model: Any, examples: list[_Example], reference: torch.Tensor | None,
+                      pad_id: int, config: FinetuneConfig) -> dict[str, Any]:
+    """The loss and its metrics over the held-out examples (batch means weighted by batch size)."""
+    batches = _batches(len(examples), config.batch_size)
+    model.eval()
+    with torch.no_grad():
+        rows = [_metrics_row(batch_loss(spec, model, [examples[i] for i in batch],
+                                        reference[list(batch)] if reference is not None else None, pad_id,
+                                        config.loss_kwargs)[0]) for batch in batches]
+    averaged: dict[str, Any] = {}
+    for name in rows[0]:
+        values = [(value, len(batch)) for row, batch in zip(rows, batches) if (value := row[name]) is not None]
+        averaged[name] = sum(v * w for v, w in values) / sum(w for _, w in values) if values else None
+    return averaged
+
+
+def _batch_rows(config: FinetuneConfig, step: int, n: int) -> tuple[int, list[int]]:
+    """(epoch, example indices) of training step ``step`` (0-based): fixed by the seed, the epoch and the step."""
+    epoch, position = divmod(step, math.ceil(n / config.batch_size))
+    order = np.random.default_rng([config.seed, epoch]).permutation(n) if config.shuffle else np.arange(n)
+    return epoch, order[position * config.batch_size:(position + 1) * config.batch_size].tolist()
 
 
 def finetune(model: Any, tokenizer: Any, data: Dataset, out: str | Path, config: FinetuneConfig | None = None, *,
@@ -272,45 +338,21 @@ def finetune(model: Any, tokenizer: Any, data: Dataset, out: str | Path, config:
         stop_after: stop once this many steps are done in all (a planned interruption; resume later).
     """
     config = config or FinetuneConfig()
-    spec = loss_spec(config.loss)
-    if spec.data == "online":
-        raise AgentGymError(f"loss {config.loss!r} trains from rollouts, not a dataset (agentgym.train.online)")
-    unknown = set(config.loss_kwargs) - set(spec.parameters())
-    if unknown:
-        raise AgentGymError(f"loss {config.loss!r} has no parameter(s) {sorted(unknown)}; "
-                            f"it takes {sorted(spec.parameters())}")
+    spec = _loss_for(config)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    identity = {"config": asdict(config), "data": data.provenance, "examples": len(data.records),
-                "base_model": str(getattr(model, "name_or_path", type(model).__name__))}
-    saved = json.loads((out / CONFIG_FILE).read_text()) if (out / CONFIG_FILE).is_file() else None
-    checkpoint = out / CHECKPOINT_DIR / STATE_FILE
-    if saved is not None and resume and checkpoint.is_file() and \
-            {key: saved.get(key) for key in identity} != json.loads(json.dumps(identity)):
-        raise AgentGymError(f"{out} holds a run with another config or data; use another folder, or resume=False")
-    write_json_atomic(out / CONFIG_FILE, {**identity, "loss_data": spec.data, "agentgym_version": __version__})
-
+    _open_run(out, {"config": asdict(config), "data": data.provenance, "examples": len(data.records),
+                    "base_model": str(getattr(model, "name_or_path", type(model).__name__))}, resume, spec)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    texts = _texts(data, spec.data)
-    order = np.random.default_rng(config.seed).permutation(len(texts))
-    n_eval = min(len(texts) - 1, round(config.eval_fraction * len(texts))) if config.eval_fraction > 0 else 0
-    held_out, kept = sorted(order[:n_eval].tolist()), sorted(order[n_eval:].tolist())
-
-    def prepare(indices: list[int]) -> list[_Example]:
-        found = [_Example(*encode(tokenizer, texts[i][0], texts[i][1]), texts[i][2]) for i in indices]
-        return _with_kl_completions(found, config.batch_size) if spec.data == "kto" else found
-
-    train, evaluation = prepare(kept), prepare(held_out)
-    if not train:
-        raise AgentGymError("no training examples left after holding out the evaluation share")
+    train, held_out = _split_examples(tokenizer, data, spec, config)
     if config.lora:
         model = _with_lora(model, config)
-    reference = _reference(model, train + evaluation, pad_id, config.batch_size, out) if spec.reference else None
-    train_reference = reference[:len(train)] if reference is not None else None
-    eval_reference = reference[len(train):] if reference is not None else None
+    reference = _reference(model, train + held_out, pad_id, config.batch_size, out) if spec.reference else None
+    train_reference, held_out_reference = (None, None) if reference is None else \
+        (reference[:len(train)], reference[len(train):])
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    checkpoint = out / CHECKPOINT_DIR / STATE_FILE
     curve: dict[str, list[dict[str, Any]]] = {"train": [], "eval": []}
     step = 0
     if resume and checkpoint.is_file():
@@ -322,45 +364,26 @@ def finetune(model: Any, tokenizer: Any, data: Dataset, out: str | Path, config:
     else:
         shutil.rmtree(checkpoint.parent, ignore_errors=True)
         torch.manual_seed(config.seed)  # dropout draws, if any
-    per_epoch = math.ceil(len(train) / config.batch_size)
-    total = per_epoch * config.epochs
+    total = math.ceil(len(train) / config.batch_size) * config.epochs
 
     def evaluate_now() -> None:
         row: dict[str, Any] = {"step": step}
-        if evaluation:
-            with torch.no_grad():
-                model.eval()
-                outputs = [batch_loss(spec, model, [evaluation[i] for i in rows],
-                                      eval_reference[list(rows)] if eval_reference is not None else None,
-                                      pad_id, config.loss_kwargs)[0]
-                           for rows in _batches(len(evaluation), config.batch_size)]
-            weights = [len(rows) for rows in _batches(len(evaluation), config.batch_size)]
-            rows_found = [_metrics_row(output) for output in outputs]
-            for name in rows_found[0]:
-                values = [(r[name], w) for r, w in zip(rows_found, weights) if r[name] is not None]
-                row[name] = sum(v * w for v, w in values) / sum(w for _, w in values) if values else None
+        if held_out:
+            row.update(_held_out_metrics(spec, model, held_out, held_out_reference, pad_id, config))
         if evaluate is not None:
             model.eval()
             row.update(evaluate(model, step))
         curve["eval"].append(row)
         write_json_atomic(out / CURVE_FILE, curve)
 
-    def save_checkpoint() -> None:
-        state = {"weights": _trainable_state(model, config.lora), "optimizer": optimizer.state_dict(), "step": step,
-                 "torch_rng": torch.get_rng_state(), "curve": curve}
-        _publish(lambda folder: torch.save(state, folder / STATE_FILE), checkpoint.parent)
-
     if step == 0:
         evaluate_now()
     while step < total and (stop_after is None or step < stop_after):
-        epoch, position = divmod(step, per_epoch)
-        permutation = (np.random.default_rng([config.seed, epoch]).permutation(len(train)) if config.shuffle
-                       else np.arange(len(train)))
-        rows = permutation[position * config.batch_size:(position + 1) * config.batch_size].tolist()
+        epoch, rows = _batch_rows(config, step, len(train))
         started = time.perf_counter()
         model.train()
         output, tokens = batch_loss(spec, model, [train[i] for i in rows],
-                                    train_reference[rows] if train_reference is not None else None, pad_id,
+                                    None if train_reference is None else train_reference[rows], pad_id,
                                     config.loss_kwargs)
         optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
@@ -375,7 +398,9 @@ def finetune(model: Any, tokenizer: Any, data: Dataset, out: str | Path, config:
         if step % config.eval_every == 0 or step == total:
             evaluate_now()
         if step % config.save_every == 0 or step == total or step == stop_after:
-            save_checkpoint()
+            _save_checkpoint(checkpoint, {"weights": _trainable_state(model, config.lora), "step": step,
+                                          "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                                          "curve": curve})
     model.eval()
     if step == total:
         _save_final(model, tokenizer, out, config.lora)
@@ -386,13 +411,13 @@ def load_finetuned(base: Any, run: str | Path, merge: bool = True) -> Any:
     """The fine-tuned model of a run folder: ``base`` with the run's adapter (merged by default), or its full model."""
     run = Path(run)
     if (run / ADAPTER_DIR).is_dir() or (run / "adapter_config.json").is_file():
-        from peft import PeftModel
+        from peft import PeftModel  # noqa: PLC0415 - optional: only LoRA runs need peft
 
         adapter = run / ADAPTER_DIR if (run / ADAPTER_DIR).is_dir() else run
         model = PeftModel.from_pretrained(base, str(adapter))
         return model.merge_and_unload() if merge else model
     if (run / MODEL_DIR).is_dir():
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM  # noqa: PLC0415 - optional heavy dependency, loaded on use
 
         return AutoModelForCausalLM.from_pretrained(str(run / MODEL_DIR))
     raise AgentGymError(f"{run} holds no finished fine-tuning ({ADAPTER_DIR}/ or {MODEL_DIR}/)")

@@ -129,7 +129,7 @@ def completion_logps(model: Any, prompts: Sequence[Sequence[int]], completions: 
         completion_mask[r, :len(tokens)] = 1
     completion_positions = torch.tensor([widths[i] for i in rows])[:, None] + torch.arange(length)[None]
     completion_ids, completion_mask = completion_ids.to(device), completion_mask.to(device)
-    total = 0
+    total: torch.Tensor | int = 0
     if length > 1:
         follow = model(input_ids=completion_ids[:, :-1],
                        attention_mask=torch.cat([mask.to(device).index_select(0, index), completion_mask[:, :-1]], 1),

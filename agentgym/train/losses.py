@@ -50,20 +50,20 @@ class LossSpec(NamedTuple):
     or ``online`` (rollouts and their returns: :mod:`agentgym.train.online`)."""
     reference: bool
     """Whether the loss reads reference log-probabilities (a frozen copy of the starting policy)."""
-    defaults: dict[str, Any] = {}
+    defaults: dict[str, Any] | None = None
     """Hyper-parameters this name sets (``reinforce`` is the policy gradient with a batch baseline)."""
 
     def parameters(self) -> dict[str, Any]:
         """The loss's hyper-parameters (keyword-only arguments) and their defaults under this name."""
         found = {name: p.default for name, p in inspect.signature(self.function).parameters.items()
                  if p.kind is inspect.Parameter.KEYWORD_ONLY}
-        return {**found, **self.defaults}
+        return {**found, **(self.defaults or {})}
 
     def __call__(self, **available: Any) -> LossOutput:
         """Call the function with the arguments it declares, taken from this name's defaults, then
         ``available`` (what the function does not declare is ignored)."""
         accepted = inspect.signature(self.function).parameters
-        given = {**self.defaults, **available}
+        given = {**(self.defaults or {}), **available}
         return self.function(**{name: value for name, value in given.items() if name in accepted})
 
 

@@ -139,7 +139,7 @@ def train_policy_gradient(env_id: str, *, reward: str = "env", reward_kwargs: di
             pool[slot] = make(env_id, reward=reward, view="vector", reward_kwargs=reward_kwargs, **(env_kwargs or {}))
         env = pool[slot]
         return env, EpisodeContext(key=job.key, env_id=env_id, seed=job.seed, repeat=job.repeat,
-                                   card=env.unwrapped.card, action_space=env.action_space,
+                                   card=getattr(env.unwrapped, "card", None), action_space=env.action_space,
                                    observation_space=env.observation_space, reward=reward, env=env)
 
     try:
@@ -202,9 +202,9 @@ def evaluate_greedy(policy: TabularSoftmaxPolicy, env_id: str, seeds: Sequence[i
 
     def start(job: Job) -> tuple[gym.Env, EpisodeContext]:
         env = make(env_id, reward=reward, view="vector", reward_kwargs=reward_kwargs, **(env_kwargs or {}))
-        return env, EpisodeContext(key=job.key, env_id=env_id, seed=job.seed, repeat=0, card=env.unwrapped.card,
-                                   action_space=env.action_space, observation_space=env.observation_space,
-                                   reward=reward, env=env)
+        return env, EpisodeContext(key=job.key, env_id=env_id, seed=job.seed, repeat=0,
+                                   card=getattr(env.unwrapped, "card", None), action_space=env.action_space,
+                                   observation_space=env.observation_space, reward=reward, env=env)
 
     def decide(turn: Turn) -> int:
         assert turn.episode.env is not None

@@ -92,11 +92,11 @@ def resolve_train_config(train: dict[str, Any] | None, overrides: dict[str, Any]
 
 
 def _library_versions(algo: str) -> dict[str, str]:
-    import stable_baselines3
+    import stable_baselines3  # noqa: PLC0415 - optional sb3 extra
 
     versions = {"stable_baselines3": stable_baselines3.__version__}
     if ALGOS.get(algo, "").startswith("sb3_contrib"):
-        import sb3_contrib
+        import sb3_contrib  # noqa: PLC0415 - optional sb3 extra
 
         versions["sb3_contrib"] = sb3_contrib.__version__
     return versions
@@ -162,8 +162,8 @@ class TrainSplitSeeds(gym.Wrapper):
 
 def make_train_env(env_id: str, train_config: dict[str, Any]):
     """A ``DummyVecEnv`` of ``n_envs`` copies of ``env_id`` (vector view) seeded from the train split."""
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.monitor import Monitor  # noqa: PLC0415 - optional sb3 extra
+    from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: PLC0415 - optional sb3 extra
 
     config = resolve_train_config(train_config)
     seeds = env_spec(env_id).card.splits["train"].seeds()
@@ -185,7 +185,7 @@ def _algo_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
     kwargs = copy.deepcopy(hyperparams)
     policy_kwargs = kwargs.get("policy_kwargs") or {}
     if isinstance(policy_kwargs.get("activation_fn"), str):
-        import torch
+        import torch  # noqa: PLC0415 - optional torch
 
         policy_kwargs["activation_fn"] = getattr(torch.nn, policy_kwargs["activation_fn"])
     kwargs.setdefault("device", "cpu")  # small MLPs run faster on CPU, and CPU runs are reproducible
@@ -231,7 +231,7 @@ def evaluate_policy_outcome(model: Any, env_id: str, seeds: list[int], *, reward
 def _learning_curve_callback(env_id: str, seeds: list[int], every: int, *, reward: str,
                              reward_kwargs: dict[str, Any], masked: bool) -> Any:
     """An SB3 callback evaluating the policy every ``every`` timesteps (and at the end) into ``.points``."""
-    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.callbacks import BaseCallback  # noqa: PLC0415 - optional sb3 extra
 
     class LearningCurve(BaseCallback):
         def __init__(self) -> None:
@@ -276,8 +276,8 @@ def learning_curve(path: Path) -> dict[str, Any] | None:
 def _train_into(folder: Path, env_id: str, algo: str, policy: str, config: dict[str, Any], record: dict[str, Any],
                 curve: dict[str, int] | None) -> None:
     """Train one model and write ``model.zip``, ``config.json`` and (when asked) ``curve.json`` into ``folder``."""
-    import torch
-    from stable_baselines3.common.logger import Logger
+    import torch  # noqa: PLC0415 - optional torch
+    from stable_baselines3.common.logger import Logger  # noqa: PLC0415 - optional sb3 extra
 
     cls = algo_class(algo)
     logger.info("SB3 %s for %s: training %d steps (seed %s)", algo, env_id, config["total_timesteps"], config["seed"])

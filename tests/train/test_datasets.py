@@ -4,41 +4,18 @@ and the JSONL formats with their provenance sidecar and line-naming validation."
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 import pytest
 
 from agentgym.agents.baselines import RandomAgent
 from agentgym.agents.llm import Completion, LLMAgent
-from agentgym.agents.llm.prompts import build_chat, load_template, visible_history
+from agentgym.agents.llm.prompts import AgentPrompt
 from agentgym.core.errors import AgentGymError
 from agentgym.core.version import __version__
-from agentgym.envs.card import EnvCard
 from agentgym.rollout import Job
 from agentgym.testing import toy
 from agentgym.train import datasets, formats
 from agentgym.train.formats import Dataset, DatasetError, read_dataset, write_dataset
-
-
-class AgentPrompt:
-    """The chat the LLM agent builds at a turn, as :class:`agentgym.train.datasets.Prompter`.
-
-    The same code as the proposed ``agentgym.agents.llm.prompts.AgentPrompt`` (see the report of
-    issue 11): :class:`LLMAgent` builds its chat from the same three functions.
-    """
-
-    def __init__(self, prompt: str | None = None, history: int = 4, window: str = "block",
-                 reasoning: bool = False) -> None:
-        self.prompt, self.history, self.window, self.reasoning = prompt, history, window, reasoning
-        self.tag = f"llm-agent(prompt={prompt}, history={history}, window={window})"
-
-    def chat(self, turns: Sequence[tuple[str, str]], observation: str, card: EnvCard | None):
-        template = load_template(self.prompt, card.family if card is not None else None)
-        return build_chat(template, visible_history(list(turns), self.history, self.window), str(observation),
-                          self.reasoning)
-
-    def answer(self, action: str) -> str:
-        return f"Action: {action}"
 
 
 class RecordingBackend:
@@ -193,6 +170,10 @@ def test_on_policy_states_from_any_agent(corridor):
         assert record["prompt"][-1]["content"] == situation.observation
     prefs = datasets.preference_dataset(corridor, AgentPrompt(), states=states, states_from="random", seeds=[0, 1])
     assert prefs.provenance["states_from"] == "random" and prefs.records
+    # a text-view agent (the LLM agent, answering "Action: right") works the same way
+    llm_states = datasets.collect_states(corridor, LLMAgent(backend=RecordingBackend(), retries=0), [0])
+    assert [state.action for state in llm_states] == ["right"] * len(llm_states)
+    assert llm_states[-1].actions == ("right",) * (len(llm_states) - 1)
 
 
 def test_jsonl_round_trip_with_sidecar(tmp_path, corridor):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,16 +30,10 @@ import numpy as np
 from agentgym.agents.base import Agent, Decision, EpisodeContext, Turn
 from agentgym.agents.llm.backend import Backend, make_backend
 from agentgym.agents.llm.default_model import default_model_dir
-from agentgym.agents.llm.prompts import (
-    PromptTemplate,
-    build_chat,
-    load_template,
-    parse_answer,
-    retry_message,
-    visible_history,
-)
+from agentgym.agents.llm.prompts import AgentPrompt, PromptTemplate, parse_answer, retry_message
 from agentgym.agents.llm.response_cache import CachingBackend, ResponseCache
 from agentgym.core.errors import ConfigError
+from agentgym.core.files import sha256_file
 
 MODES = ("generate", "score")
 MAX_RESPONSE_CHARS = 20_000  # the openai backend's default cap; history entries are cut to the same
@@ -100,7 +95,7 @@ class LLMAgent(Agent):
         self._response_cache = response_cache
         self._backend: Backend | None = None if isinstance(backend, str) else self._cached(lambda: backend)
         self._episodes: OrderedDict[str, _Episode] = OrderedDict()
-        self._templates: dict[str | None, PromptTemplate] = {}
+        self.prompter = AgentPrompt(prompt, history, window, reasoning)
 
     @property
     def backend(self) -> Backend:
@@ -117,9 +112,7 @@ class LLMAgent(Agent):
         return _with_cache(self._backend_spec, self._model, self._backend_options, self._response_cache, build)
 
     def _template(self, family: str | None) -> PromptTemplate:
-        if family not in self._templates:
-            self._templates[family] = load_template(self.prompt, family)
-        return self._templates[family]
+        return self.prompter.template(family)
 
     def reset(self, episode: EpisodeContext) -> None:
         family = episode.card.family if episode.card is not None else None
@@ -134,9 +127,7 @@ class LLMAgent(Agent):
         return self._episodes[context.key]
 
     def _chat(self, turn: Turn) -> list[dict[str, str]]:
-        episode = self._episode(turn.episode)
-        shown = visible_history(episode.turns, self.history, self.window)
-        return build_chat(episode.template, shown, str(turn.observation), self.reasoning)
+        return self.prompter.chat(self._episode(turn.episode).turns, str(turn.observation), turn.episode.card)
 
     def act(self, turns: Sequence[Turn]) -> list[Decision]:
         if not turns:
@@ -160,7 +151,8 @@ class LLMAgent(Agent):
                                  f"{turn.episode.env_id} gives {admissible!r}; use mode 'generate' for this env")
             options.append([str(action) for action in admissible])
         chats = [self._chat(turn) for turn in turns]
-        results = self.backend.score(chats, [[f"Action: {action}" for action in actions] for actions in options])
+        results = self.backend.score(chats, [[self.prompter.answer(action) for action in actions]
+                                             for actions in options])
         decisions = []
         for actions, scores in zip(options, results):
             normalized = scores.normalized()
@@ -239,6 +231,10 @@ def _with_cache(backend: str | Backend, model: str, options: dict[str, Any], whe
         model = f"default:{default_model_dir(convert=False).name}"  # names the GGUF file's fingerprint
     answers_depend_on = {key: value for key, value in sorted(options.items())
                          if key not in _SPEED_ONLY and not callable(value)}
+    if options.get("adapter"):  # a retrained adapter at the same path must not replay old answers
+        folder = Path(options["adapter"]).expanduser()
+        weights = sorted((folder / "adapter").glob("*.safetensors")) or sorted(folder.glob("*.safetensors"))
+        answers_depend_on["adapter_sha256"] = [sha256_file(path) for path in weights]
     identity = {"backend": kind, "model": str(model), **answers_depend_on}
     cache = ResponseCache(where if isinstance(where, str) else None)  # True: the default folder
     supports_score = True if isinstance(backend, str) else getattr(backend, "supports_score", True)

@@ -23,11 +23,13 @@ the answer format)::
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from agentgym.core.errors import ConfigError
+from agentgym.envs.card import EnvCard
 
 FAMILIES = ("classic", "textworld", "games", "tooluse", "planning")
 FORMAT_PLAIN = "Reply with exactly one line: Action: <your action, written exactly as listed or as the task says>"
@@ -126,6 +128,45 @@ def build_chat(template: PromptTemplate, history: list[tuple[str, str]], observa
         chat.append({"role": "assistant", "content": f"Action: {action}"})
     chat.append({"role": "user", "content": template.user_message(observation)})
     return chat
+
+
+class AgentPrompt:
+    """The chat the LLM agent sees at a turn, as a function of the episode's turns so far.
+
+    :class:`~agentgym.agents.llm.agent.LLMAgent` builds its chats with it, and
+    :mod:`agentgym.train.datasets` builds training prompts with it (its ``Prompter``), so a
+    fine-tuned model is trained on exactly the prompts it is played with.
+
+    Example:
+        >>> AgentPrompt(history=0).chat([], "You are at cell 0.", None)[-1]
+        {'role': 'user', 'content': 'You are at cell 0.'}
+    """
+
+    def __init__(self, prompt: str | None = None, history: int = 4, window: str = "block",
+                 reasoning: bool = False) -> None:
+        self.prompt, self.history, self.window, self.reasoning = prompt, history, window, reasoning
+        self._templates: dict[str | None, PromptTemplate] = {}
+
+    @property
+    def tag(self) -> str:
+        return f"llm-agent(prompt={self.prompt or 'built-in'}, history={self.history}, window={self.window})"
+
+    def template(self, family: str | None) -> PromptTemplate:
+        if family not in self._templates:
+            self._templates[family] = load_template(self.prompt, family)
+        return self._templates[family]
+
+    def chat(self, turns: Sequence[tuple[str, str]], observation: str,
+             card: EnvCard | None = None) -> list[dict[str, str]]:
+        """``turns``: every earlier (observation, action) of the episode; ``card``: the env's (its family
+        picks the template)."""
+        family = card.family if card is not None else None
+        shown = visible_history(list(turns), self.history, self.window)
+        return build_chat(self.template(family), shown, str(observation), self.reasoning)
+
+    def answer(self, action: str) -> str:
+        """The answer that takes ``action``, as the agent writes (and scores) it."""
+        return f"Action: {action}"
 
 
 def retry_message(answer: str, admissible: list[str], reasoning: bool) -> str:

@@ -197,7 +197,8 @@ class TransformersBackend:
     ``dtype`` defaults to float32 on every device, where greedy answers do not depend on the
     levers (checked on CPU and CUDA). ``bfloat16``/``float16`` halve memory and are faster on a
     GPU, but a padded batch then rounds differently from a single row, and near-ties can break
-    the other way; ``auto`` takes the checkpoint's own dtype."""
+    the other way; ``auto`` takes the checkpoint's own dtype. ``adapter``: a run folder of
+    ``agentgym finetune`` (or its ``adapter/``), merged into the model when it loads."""
 
     name = "transformers"
     supports_score = True
@@ -205,7 +206,7 @@ class TransformersBackend:
     def __init__(self, model: Any = "default", *, tokenizer: Any = None, device: str = "auto",
                  dtype: str = "float32", batch: bool = True, prefix_cache: bool = True, max_batch: int = 16,
                  cache_tokens: int = 32768, local_files_only: bool = True, trust_remote_code: bool = False,
-                 prefill_slack: float | None = None) -> None:
+                 prefill_slack: float | None = None, adapter: str | None = None) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 - slow auto classes, at load
 
         if device == "auto":
@@ -223,6 +224,11 @@ class TransformersBackend:
             model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **options)
         if tokenizer is None:
             raise ConfigError("pass tokenizer= with a loaded model")
+        if adapter is not None:  # a fine-tuning run folder or its adapter/ (agentgym finetune), merged in
+            from agentgym.train.llm import load_finetuned  # noqa: PLC0415  # lazy import: peft, only for adapters
+
+            model = load_finetuned(model, Path(adapter).expanduser())
+            self.model_name = f"{self.model_name}+{Path(adapter).expanduser().resolve()}"
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.batch, self.max_batch = batch, max(1, max_batch) if batch else 1

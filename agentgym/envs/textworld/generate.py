@@ -37,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from agentgym.core import cache as disk_cache
 from agentgym.core.errors import AgentGymError, ConfigError
 from agentgym.envs.registration import env_spec
@@ -175,15 +177,13 @@ def read_meta(folder: Path) -> dict[str, Any]:
 def _attempt_seed(seed: int, attempt: int) -> int:
     if attempt == 0:
         return seed
-    import numpy as np
-
     return int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0] % (2**31))
 
 
 def _make(request: dict[str, Any], game_seed: int, folder: Path) -> Any:
-    import textworld
-    import textworld.challenges
-    from textworld.generator import compile_game
+    import textworld  # noqa: PLC0415 - optional textworld, only in the generator
+    import textworld.challenges  # noqa: PLC0415 - optional textworld, only in the generator
+    from textworld.generator import compile_game  # noqa: PLC0415 - optional textworld, only in the generator
 
     params = request["params"]
     options = textworld.GameOptions()
@@ -216,7 +216,7 @@ def _ambiguous_names(game: Any) -> list[tuple[str, str]]:
 
 
 def _walkthrough_wins(path: Path, limit: int) -> tuple[bool, list[str]]:
-    import textworld
+    import textworld  # noqa: PLC0415 - optional textworld, only in the generator
 
     infos = textworld.EnvInfos(admissible_commands=True, policy_commands=True, won=True, lost=True)
     env = textworld.start(str(path), request_infos=infos)
