@@ -31,13 +31,26 @@ DISCOUNT = 0.99
 TIE_TOLERANCE = 1e-9
 
 
-@lru_cache(maxsize=16)
 def solve(map_name: str, is_slippery: bool, horizon: int) -> np.ndarray:
     """Optimal action per (steps left, state): ``policy[h, s]`` for ``h = 1..horizon``.
 
     Maximises the probability of reaching the goal within ``h`` steps; among actions within
     ``TIE_TOLERANCE`` of the best, picks the one with the highest discounted value.
     """
+    return _solve(map_name, is_slippery, horizon)[0]
+
+
+def optimal_success(map_name: str, is_slippery: bool, horizon: int) -> np.ndarray:
+    """``value[h, s]``: the highest probability of reaching the goal within ``h`` steps from ``s``.
+
+    The env's own return is 1 on the goal and 0 otherwise, so this is also the optimal expected
+    return V*(s) with ``h`` steps left (the basis of ``value_regret``).
+    """
+    return _solve(map_name, is_slippery, horizon)[1]
+
+
+@lru_cache(maxsize=16)
+def _solve(map_name: str, is_slippery: bool, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     env = frozen_lake.FrozenLakeEnv(map_name=map_name, is_slippery=is_slippery)
     n_states = cast(gym.spaces.Discrete, env.observation_space).n
     n_actions = cast(gym.spaces.Discrete, env.action_space).n
@@ -57,13 +70,13 @@ def solve(map_name: str, is_slippery: bool, horizon: int) -> np.ndarray:
         discounted = updated
     tie_break = goal_now + DISCOUNT * moves @ discounted
     policy = np.zeros((horizon + 1, n_states), dtype=np.int64)
-    success = np.zeros(n_states)
+    values = np.zeros((horizon + 1, n_states))
     for steps_left in range(1, horizon + 1):
-        q = goal_now + moves @ success
+        q = goal_now + moves @ values[steps_left - 1]
         best = q.max(axis=1, keepdims=True)
         policy[steps_left] = np.where(q >= best - TIE_TOLERANCE, tie_break, -np.inf).argmax(axis=1)
-        success = best[:, 0]
-    return policy
+        values[steps_left] = best[:, 0]
+    return policy, values
 
 
 def grid_distances(desc: np.ndarray, target: tuple[int, int], blocked: bytes = b"H") -> np.ndarray:
@@ -185,6 +198,12 @@ class FrozenLakeEnv(AgentGymEnv):
         if distance == 0.0:
             return True, 1.0
         return False, float(min(1.0, max(0.0, 1.0 - distance / self._start_distance)))
+
+    def optimal_value(self) -> float:
+        """V*(s): the optimal expected env return from the current state with the steps left (exact DP)."""
+        horizon = self._max_steps or 4 * self._rows * self._cols
+        steps_left = max(0, horizon - self._elapsed)
+        return float(optimal_success(self.map_name, self.is_slippery, horizon)[steps_left, self._state])
 
     def oracle_action(self) -> int:
         horizon = self._max_steps or 4 * self._rows * self._cols
