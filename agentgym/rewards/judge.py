@@ -31,6 +31,7 @@ import numpy as np
 from agentgym.core.cache import cache_file
 from agentgym.core.errors import ConfigError
 from agentgym.core.registry import load_entry_point
+from agentgym.envs.base import agentgym_env, env_card
 from agentgym.rewards.proxies import ContextReward
 
 CACHE_KIND = "judge_scores"
@@ -48,9 +49,10 @@ def oracle_agreement(transcript: list[dict[str, Any]]) -> float:
     return float(np.mean([oracle_judge(s["observation"], s["action"], s["info"]) for s in transcript]))
 
 
-for _judge in (oracle_judge, oracle_agreement):
-    _judge.deterministic = True  # type: ignore[attr-defined]
-    _judge.needs_oracle = True  # type: ignore[attr-defined]
+_judges: tuple[Any, ...] = (oracle_judge, oracle_agreement)
+for _judge in _judges:  # marks read by JudgeReward: no score cache needed, needs an oracle
+    _judge.deterministic = True
+    _judge.needs_oracle = True
 
 
 def _plain(value: Any) -> Any:
@@ -84,7 +86,7 @@ class JudgeReward(ContextReward):
         self.judge_name = judge if isinstance(judge, str) else \
             f"{judge.__module__}:{getattr(judge, '__qualname__', type(judge).__qualname__)}"
         self.judge = load_entry_point(judge) if isinstance(judge, str) else judge
-        card = env.unwrapped.card
+        card = env_card(env)
         if getattr(self.judge, "needs_oracle", False) and card is not None and card.oracle == "none":
             raise ConfigError(f"the judge {self.judge_name} compares with the oracle; this env has none")
         self.per, self.scale = per, float(scale)
@@ -104,7 +106,7 @@ class JudgeReward(ContextReward):
         self.transcript = []
 
     def step(self, action: Any):
-        inner = self.env.unwrapped
+        inner = agentgym_env(self.env)
         try:
             oracle = int(inner.oracle_action())
         except NotImplementedError:

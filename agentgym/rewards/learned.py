@@ -36,6 +36,7 @@ import numpy as np
 from agentgym.agents.base import EpisodeContext, Turn
 from agentgym.core import cache as disk_cache
 from agentgym.core.errors import AgentGymError, ConfigError
+from agentgym.envs.base import agentgym_env, env_card
 from agentgym.envs.registration import build_env, env_spec
 from agentgym.rewards import make_reward
 from agentgym.rewards.basic import VariantReward
@@ -90,7 +91,7 @@ def featurizer(space: gym.Space) -> Callable[[Any], np.ndarray]:
 def env_identity(env: gym.Env) -> tuple[str, dict[str, Any]]:
     """(registered id, env kwargs without the view) of an env built by ``agentgym.make``."""
     spec = env.spec or env.unwrapped.spec
-    if spec is None or env.unwrapped.card is None:
+    if spec is None or env_card(env) is None:
         raise ConfigError("this reward variant needs an env built by agentgym.make (a registered id with a card)")
     return spec.id, {k: v for k, v in spec.kwargs.items() if k not in ("view", "render_mode")}
 
@@ -115,7 +116,8 @@ def rollouts(env_id: str, env_kwargs: dict[str, Any], n_episodes: int, epsilons:
                                    action_space=env.action_space, observation_space=env.observation_space, env=env)
 
     def decide(turn: Turn) -> int:
-        record, inner = episodes[-1], turn.episode.env.unwrapped
+        assert turn.episode.env is not None
+        record, inner = episodes[-1], agentgym_env(turn.episode.env)
         if not record["observations"]:
             record["observations"].append(turn.observation)
         if rng.random() < epsilons[(len(episodes) - 1) % len(epsilons)]:
@@ -127,7 +129,8 @@ def rollouts(env_id: str, env_kwargs: dict[str, Any], n_episodes: int, epsilons:
         record["observations"].append(event.observation)
         record["rewards"].append(float(event.reward))
         record["vectors"].append([event.info["reward_vector"][name] for name in aspects])
-        record["progress"].append(float(event.episode.env.unwrapped.outcome()[1]))
+        assert event.episode.env is not None
+        record["progress"].append(float(agentgym_env(event.episode.env).outcome()[1]))
 
     def on_done(episode: Episode) -> None:
         if episode.status != "ok":
@@ -151,7 +154,7 @@ def cached(kind: str, config: dict[str, Any], build: Callable[[], tuple[dict[str
 
     def write(folder: Path) -> None:
         arrays, report = build()
-        np.savez(folder / "model.npz", **arrays)
+        np.savez(folder / "model.npz", **dict[str, Any](arrays))
         (folder / "report.json").write_text(json.dumps(report, indent=1))
 
     folder = disk_cache.cached(kind, plain, write, version=FORMAT_VERSION)
@@ -272,12 +275,13 @@ class LearnedReward(VariantReward):
         if min(episodes, segment_length, pairs, hidden, epochs) < 1:
             raise ConfigError("episodes, segment_length, pairs, hidden and epochs must be positive")
         env_id, env_kwargs = env_identity(env)
-        card = env.unwrapped.card
+        card = env_card(env)
+        assert card is not None  # env_identity refused an env without one
         given = {**card.reward_weights, **(weights or {})}
         if set(given) - set(card.aspects):
             raise ConfigError(f"weights name unknown aspects {sorted(set(given) - set(card.aspects))}")
         head_weights = np.array([given.get(name, 1.0) for name in card.aspects])
-        self._featurize = featurizer(env.unwrapped.vector_observation_space)
+        self._featurize = featurizer(agentgym_env(env).vector_observation_space)
         config = {"env": env_id, "env_kwargs": env_kwargs, "card_version": card.version, "heads": heads,
                   "weights": head_weights.tolist(), "label": label, "noise": noise, "temperature": temperature,
                   "episodes": episodes, "segment_length": segment_length, "pairs": pairs, "hidden": hidden,

@@ -59,7 +59,7 @@ CONFIG_FILE = "config.json"
 CURVE_FILE = "curve.json"
 
 
-def algo_class(algo: str) -> type:
+def algo_class(algo: str) -> type[Any]:
     """The SB3 class of ``algo`` ("PPO", "A2C", "DQN" or "MaskablePPO")."""
     if algo not in ALGOS:
         raise AgentGymError(f"unknown SB3 algo {algo!r}; expected one of {sorted(ALGOS)}")
@@ -352,7 +352,7 @@ def train_sb3(env_id: str, algo: str, policy: str, train_config: dict[str, Any],
 class TrainOutcome:
     out_dir: Path
     model_path: Path
-    curve: dict[str, Any] | None
+    curve: dict[str, Any]
 
 
 def train_recipe(env_id: str, out_dir: str | Path, *, algo: str = "PPO", policy: str = "MlpPolicy",
