@@ -44,6 +44,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         from agentgym.rewards import REWARDS  # noqa: PLC0415  # lazy import: per subcommand
 
         print("\n".join(REWARDS.names()))
+    elif args.what == "losses":
+        from agentgym.train.losses import LOSSES  # noqa: PLC0415  # lazy import: per subcommand
+
+        for name in LOSSES.names():
+            spec = LOSSES.get(name)
+            print(f"{name:<12} data={spec.data:<7} reference={'yes' if spec.reference else 'no'}")
     elif args.what == "suites":
         from agentgym.core.paths import builtin_dir  # noqa: PLC0415  # lazy import: per subcommand
 
@@ -305,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     envs_help = "folder of YAML env specs to register (repeatable; also $AGENTGYM_ENVS)"
 
     p = sub.add_parser("list", help="list registered envs, agents, reward variants or suites")
-    p.add_argument("what", choices=["envs", "agents", "rewards", "suites"])
+    p.add_argument("what", choices=["envs", "agents", "rewards", "losses", "suites"])
     p.add_argument("--envs", action="append", metavar="DIR", help=envs_help)
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("list-envs", help="list registered envs")

@@ -156,10 +156,9 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         self._ensure_loaded()
         if name not in self._entries:
-            message = (
-                f"unknown {self.kind} {name!r}; {did_you_mean(name, list(self._entries))} "
-                f"(list them with `agentgym list {self.kind}s`)"
-            )
+            plural = f"{self.kind}es" if self.kind.endswith("s") else f"{self.kind}s"
+            message = (f"unknown {self.kind} {name!r}; {did_you_mean(name, list(self._entries))} "
+                       f"(list them with `agentgym list {plural}`)")
             raise UnknownNameError(message)
         target = self._entries[name]
         if isinstance(target, str):

@@ -67,7 +67,7 @@ class LossSpec(NamedTuple):
         return self.function(**{name: value for name, value in given.items() if name in accepted})
 
 
-LOSSES: Registry[LossSpec] = Registry("loss")
+LOSSES: Registry[LossSpec] = Registry("loss", entry_point_group="agentgym.losses")
 DATA_KINDS = ("pairs", "sft", "kto", "online")
 
 
