@@ -470,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; episodes written so far are kept (continue with --resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `agentgym leaderboard --json | head`: the reader left, nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise again
+        return 141
 
 
 if __name__ == "__main__":

@@ -75,3 +75,17 @@ def test_a_suite_naming_a_foreign_judge_is_refused(tmp_path, capsys, monkeypatch
     code = main(["run", str(suite), "--out", str(tmp_path / "run"), "--no-progress"])
     err = capsys.readouterr().err
     assert code != 0 and "--allow-code" in err and "judge" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    board = Path(__file__).resolve().parents[2] / "leaderboard" / "leaderboard.json"
+    process = subprocess.Popen([sys.executable, "-m", "agentgym.cli.main", "leaderboard", "--json", "--leaderboard",
+                                str(board)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader leaves at once, as `| head -0` would
+    err = process.stderr.read().decode()
+    process.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err
