@@ -148,3 +148,17 @@ class TaxiEnv(AgentGymEnv):
 
     def oracle_action(self) -> int:
         return int(solve()[self._state])
+
+    def optimal_value(self) -> float:
+        """V*(s): the env return of the optimal policy from the current state within the steps left.
+
+        Taxi is deterministic, so this is the return of the optimal plan, played out on the table.
+        """
+        policy, state, total = solve(), self._state, 0.0
+        steps_left = (self._max_steps or 200) - self._elapsed
+        for _ in range(steps_left):
+            state, reward, terminated, *_ = self._table[state][int(policy[state])]
+            total += float(reward)
+            if terminated:
+                break
+        return total

@@ -1,4 +1,4 @@
-"""FrozenLake's exact optimal value V*(s0) (finite-horizon DP), the basis of `value_regret` (issue 10, point 7)."""
+"""Exact optimal values V*(s0) (FrozenLake by finite-horizon DP, Taxi by its optimal plan): `value_regret`."""
 
 from __future__ import annotations
 
@@ -34,3 +34,11 @@ def test_value_regret_is_reported_and_near_zero_for_the_oracle(tmp_path):
     regret = {cell["agent"]: cell["metrics"]["value_regret"] for cell in results["cells"]}
     assert regret["random"]["mean"] > 0.5  # random almost never reaches the goal
     assert regret["oracle"]["ci_low"] <= 0.0 <= regret["oracle"]["ci_high"]  # the oracle plays V*
+
+
+def test_taxi_optimal_value_is_what_the_oracle_earns(tmp_path):
+    suite = Suite.model_validate({"name": "taxi", "version": 1, "envs": ["agentgym/Taxi-v0"], "agents": ["oracle"],
+                                  "rewards": ["env"], "split": "test", "episodes": 10, "references": False})
+    results = run_suite(suite, tmp_path / "run", progress=False, print_table=False).results
+    (cell,) = results["cells"]
+    assert cell["metrics"]["value_regret"]["mean"] == 0.0  # deterministic: V* is exactly the oracle's return
