@@ -35,7 +35,7 @@ import math
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
@@ -132,20 +132,17 @@ def confusable(name: str, existing: Iterable[str]) -> str | None:
     return next((other for other in existing if other != name and name_skeleton(other) == skeleton), None)
 
 
-def _check_task(value: str) -> str:
-    parts = value.split("|")
-    if len(parts) != 2:
-        raise ConfigError(f"{value!r} is not 'env|split'")
-    check_name(parts[0], "env"), check_name(parts[1], "split")
-    return value
+def _name_pair(first: str, second: str) -> Callable[[str], str]:
+    """A validator of ``'<first>|<second>'`` keys whose two parts are valid names."""
 
+    def check(value: str) -> str:
+        parts = value.split("|")
+        if len(parts) != 2:
+            raise ConfigError(f"{value!r} is not '{first}|{second}'")
+        check_name(parts[0], first), check_name(parts[1], second)
+        return value
 
-def _check_agent_key(value: str) -> str:
-    parts = value.split("|")
-    if len(parts) != 2:
-        raise ConfigError(f"{value!r} is not 'agent|reward'")
-    check_name(parts[0], "agent"), check_name(parts[1], "reward")
-    return value
+    return check
 
 
 def _check_timestamp(value: str) -> str:
@@ -170,9 +167,9 @@ Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS, **_schema(p
                  AfterValidator(check_name)]
 Label = Annotated[str, Field(max_length=MAX_LABEL_CHARS, **_schema(pattern=LABEL_PATTERN)), AfterValidator(check_label)]
 TaskLabel = Annotated[str, Field(max_length=2 * MAX_NAME_CHARS + 1, description="env|split"),
-                      AfterValidator(_check_task)]
+                      AfterValidator(_name_pair("env", "split"))]
 AgentKey = Annotated[str, Field(max_length=2 * MAX_NAME_CHARS + 1, description="agent|reward"),
-                     AfterValidator(_check_agent_key)]
+                     AfterValidator(_name_pair("agent", "reward"))]
 Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN, description="Lower-case hex SHA-256.")]
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 Timestamp = Annotated[str, Field(min_length=1, max_length=64, description="ISO 8601 time stamp."),

@@ -33,16 +33,15 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
 from agentgym.core.errors import AgentGymError
-from agentgym.core.files import canonical_json, sha256_text
+from agentgym.core.files import canonical_json, fsync_dir, sha256_text
 from agentgym.core.paths import cache_dir
+from agentgym.core.version import __version__
 
 ENTRY_FILE = "cache-entry.json"
 KEY_LENGTH = 20
@@ -105,13 +104,6 @@ def _published(folder: Path) -> bool:
     return (folder / ENTRY_FILE).is_file() and not folder.is_symlink()
 
 
-def _producer_version() -> str:
-    try:
-        return package_version("agentgym")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def cached(kind: str, config: Mapping[str, Any], build: Callable[[Path], None], *, version: str) -> Path:
     """The published folder of ``(kind, config, version)``, built by ``build(tmp)`` if it is not there yet.
 
@@ -138,13 +130,13 @@ def cached(kind: str, config: Mapping[str, Any], build: Callable[[Path], None], 
                 raise RuntimeError(f"the {kind} cache builder removed its folder {tmp} and did not recreate it")
             entry = {"kind": kind, "key": key, "version": version, "config": dict(config),
                      "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                     "producer": {"agentgym": _producer_version()}}
+                     "producer": {"agentgym": __version__}}
             (tmp / ENTRY_FILE).write_text(json.dumps(entry, indent=2, allow_nan=False) + "\n", encoding="utf-8")
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _fsync_dir(root)
+        fsync_dir(root)
     return final
 
 
@@ -290,20 +282,6 @@ def format_entries(entries: list[CacheEntry]) -> str:
                      f"{e.created.astimezone():%Y-%m-%d %H:%M}")
     lines.append(f"{len(entries)} entries, {_human(sum(e.bytes for e in entries))} in {cache_dir()}")
     return "\n".join(lines)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable where the OS allows opening folders (POSIX); elsewhere, skip."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 __all__ = ["ENTRY_FILE", "CacheEntry", "CacheError", "cache_entries", "cache_file", "cache_key", "cache_path",

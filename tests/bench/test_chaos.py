@@ -23,11 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-try:
-    import psutil
-except ImportError:  # fall back on /proc
-    psutil = None
+from processes import alive, descendants, psutil, wait_gone
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.name != "posix", reason="signals and process groups are POSIX")]
@@ -41,61 +37,6 @@ SUITE = {
                   "kwargs": {"delay": 0.05, "seed": seed}} for seed in (1, 2, 3))],
 }
 N_EPISODES = 5 * 40
-
-
-# --- a run's processes (same approach as test_run_hygiene) ---------------------------------------
-
-def _proc_table() -> dict[int, tuple[int, str, str]]:
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                text = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = text[text.rindex(")") + 2:].split()
-            table[int(entry)] = (int(fields[1]), fields[0], fields[19])
-    return table
-
-
-def _descendants(pid: int) -> dict[int, object]:
-    if psutil is not None:
-        found = {}
-        with contextlib.suppress(psutil.Error):
-            for child in psutil.Process(pid).children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    found[child.pid] = child.create_time()
-        return found
-    table = _proc_table()
-    found, frontier = {}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, (ppid, _, start) in table.items():
-            if ppid == parent and child not in found:
-                found[child] = start
-                frontier.append(child)
-    return found
-
-
-def _alive(tracked: dict[int, object]) -> list[int]:
-    if psutil is not None:
-        running = []
-        for pid, identity in tracked.items():
-            with contextlib.suppress(psutil.Error):
-                process = psutil.Process(pid)
-                if process.create_time() == identity and process.status() != psutil.STATUS_ZOMBIE:
-                    running.append(pid)
-        return running
-    table = _proc_table()
-    return [pid for pid, identity in tracked.items()
-            if pid in table and table[pid][2] == identity and table[pid][1] != "Z"]
-
-
-def _wait_gone(tracked: dict[int, object], seconds: float) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while (running := _alive(tracked)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return running
 
 
 def _stable(record: dict[str, Any]) -> dict[str, Any]:
@@ -152,21 +93,21 @@ def test_random_kills_and_resumes_lose_repeat_and_orphan_nothing(tmp_path):
             if rng.random() < 0.3:  # any moment: imports, lock, suite.json, pool start, first episodes
                 deadline = time.monotonic() + rng.uniform(0.05, 2.5)
                 while time.monotonic() < deadline and process.poll() is None:
-                    tracked.update(_descendants(process.pid))
+                    tracked.update(descendants(process.pid))
                     time.sleep(0.01)
             else:  # in the middle of the episodes: once this run has written one, a little later
                 deadline = time.monotonic() + 120
                 while lines() <= before and process.poll() is None and time.monotonic() < deadline:
-                    tracked.update(_descendants(process.pid))
+                    tracked.update(descendants(process.pid))
                     time.sleep(0.01)
                 pause = time.monotonic() + rng.uniform(0.0, 0.4)
                 while time.monotonic() < pause and process.poll() is None:
-                    tracked.update(_descendants(process.pid))
+                    tracked.update(descendants(process.pid))
                     time.sleep(0.01)
             assert process.poll() is None, (
                 f"run {attempt} ended before its kill (exit {process.returncode}, seed {seed}): "
                 f"{(logs / f'{name}.err').read_text()[-2000:]}")
-            tracked.update(_descendants(process.pid))
+            tracked.update(descendants(process.pid))
             every.update(tracked)
             if group:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -174,7 +115,7 @@ def test_random_kills_and_resumes_lose_repeat_and_orphan_nothing(tmp_path):
                 process.kill()  # the main process only: its pool must follow it
             process.wait(timeout=30)
             history.append((attempt, "group" if group else "main", before, lines(), len(tracked)))
-            assert _wait_gone(tracked, 5.0) == [], f"orphans after kill {attempt} ({history}, seed {seed})"
+            assert wait_gone(tracked, 5.0) == [], f"orphans after kill {attempt} ({history}, seed {seed})"
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # nothing is left to kill; belt and braces
 
@@ -182,7 +123,7 @@ def test_random_kills_and_resumes_lose_repeat_and_orphan_nothing(tmp_path):
         assert final.wait(timeout=300) == 0, (logs / "final.err").read_text()[-3000:]
         assert ref.wait(timeout=300) == 0, (logs / "reference.err").read_text()[-3000:]
     finally:
-        for process_pid in _alive(every):
+        for process_pid in alive(every):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process_pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
@@ -192,7 +133,7 @@ def test_random_kills_and_resumes_lose_repeat_and_orphan_nothing(tmp_path):
     print(f"chaos seed {seed}: (attempt, kill, lines before, lines after, processes) {history}")
     assert len(history) >= KILLS
     assert any(after > before for _, _, before, after, _ in history), f"no kill landed mid-run: {history}"
-    assert _alive(every) == [], "processes of the killed runs are still alive"
+    assert alive(every) == [], "processes of the killed runs are still alive"
     records, expected = _records(out / "episodes.jsonl"), _records(reference / "episodes.jsonl")
     keys = [record["key"] for record in records]
     assert len(keys) == len(set(keys)), f"repeated episodes (seed {seed}, {history})"
